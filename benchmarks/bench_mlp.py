@@ -1,0 +1,190 @@
+"""Benchmark (chapters 03-04): one training step of an MLP, nnlib against torch eager.
+
+The model is 784-256-256-10 with ReLU, softmax cross-entropy and Adam, in
+float32, at batch 128 and 1024. Both frameworks train on the same data with the
+same initial weights, interleaved in one process (nnlib block, torch block,
+repeated), so a busy machine slows both alike. Prints ms/step (median of the
+blocks), the ratio nnlib/torch, the peak memory each needs for training (each
+measured in a fresh subprocess), and the BLAS and thread settings.
+
+Run:  python benchmarks/bench_mlp.py            (about a minute)
+      python benchmarks/bench_mlp.py --quick    (a few seconds, for a smoke test)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SIZES = (784, 256, 256, 10)
+
+
+def make_data(batch: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], size=batch)
+    weights = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        limit = (6.0 / (fan_in + fan_out)) ** 0.5
+        weights.append((rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32),
+                        np.zeros(fan_out, dtype=np.float32)))
+    return x, y, weights
+
+
+def nnlib_step_fn(x, y, weights):
+    import nnlib
+    import nnlib.functional as F
+    from nnlib.optim import Adam
+
+    params = []
+    for w, b in weights:
+        params += [nnlib.Parameter(w.copy()), nnlib.Parameter(b.copy())]
+    opt = Adam(params, lr=1e-3)
+    xt = nnlib.Tensor(x)
+
+    def step():
+        h = xt
+        for i in range(0, len(params), 2):
+            h = h @ params[i] + params[i + 1]
+            if i < len(params) - 2:
+                h = h.relu()
+        loss = F.cross_entropy(h, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def torch_step_fn(x, y, weights):
+    import torch
+
+    layers = []
+    for i, (w, b) in enumerate(weights):
+        lin = torch.nn.Linear(w.shape[0], w.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w.T.copy()))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers.append(lin)
+        if i < len(weights) - 1:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        loss = loss_fn(model(xt), yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def time_block(step, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - start) / n * 1000.0
+
+
+def peak_memory_mb(framework: str, batch: int, steps: int) -> float:
+    """Extra peak RSS (MB) for training, measured in a fresh process after imports."""
+    code = (
+        "import resource, sys; sys.path.insert(0, %r);"
+        "import numpy, torch, nnlib, nnlib.optim; from bench_mlp import *;"
+        "x, y, w = make_data(%d); base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "step = %s_step_fn(x, y, w); [step() for _ in range(%d)];"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)"
+    ) % (os.path.dirname(os.path.abspath(__file__)), batch, framework, steps)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def blas_settings() -> dict:
+    import torch
+
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "torch threads": torch.get_num_threads(),
+        "cpu count": os.cpu_count(),
+    }
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
+                "OPENBLAS_L2_SIZE"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            key = f"{pool.get('internal_api')} ({os.path.basename(pool.get('filepath', ''))})"
+            info[key] = f"{pool.get('num_threads')} threads, {pool.get('architecture', '?')} kernel"
+    except ImportError:
+        info["threadpoolctl"] = "not installed"
+    return info
+
+
+def run(batches, rounds: int, steps: int, memory: bool) -> list:
+    results = []
+    for batch in batches:
+        x, y, weights = make_data(batch)
+        ours, theirs = nnlib_step_fn(x, y, weights), torch_step_fn(x, y, weights)
+        first_ours, first_theirs = ours(), theirs()
+        if abs(first_ours - first_theirs) > 1e-4 * max(1.0, abs(first_theirs)):
+            raise SystemExit(f"the two models disagree at the first step: {first_ours} vs {first_theirs}")
+        for _ in range(3):  # warm up caches and allocators
+            ours(), theirs()
+        t_ours, t_theirs = [], []
+        for _ in range(rounds):
+            t_ours.append(time_block(ours, steps))
+            t_theirs.append(time_block(theirs, steps))
+        row = {
+            "batch": batch,
+            "nnlib_ms": statistics.median(t_ours),
+            "torch_ms": statistics.median(t_theirs),
+        }
+        row["ratio"] = row["nnlib_ms"] / row["torch_ms"]
+        if memory:
+            row["nnlib_peak_mb"] = peak_memory_mb("nnlib", batch, 10)
+            row["torch_peak_mb"] = peak_memory_mb("torch", batch, 10)
+        results.append(row)
+    return results
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[128, 1024])
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved blocks per framework")
+    parser.add_argument("--steps", type=int, default=20, help="steps per block")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 3 steps, no memory runs")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.steps = 3, 3
+    settings = blas_settings()
+    print("MLP 784-256-256-10, ReLU, softmax cross-entropy, Adam, float32")
+    for key, value in settings.items():
+        print(f"  {key}: {value}")
+    results = run(args.batches, args.rounds, args.steps, memory=not args.quick)
+    print(f"\n{'batch':>6} {'nnlib ms/step':>14} {'torch ms/step':>14} {'nnlib/torch':>12} {'peak MB nnlib/torch':>20}")
+    for r in results:
+        mem = f"{r['nnlib_peak_mb']:.0f} / {r['torch_peak_mb']:.0f}" if "nnlib_peak_mb" in r else "-"
+        print(f"{r['batch']:>6} {r['nnlib_ms']:>14.2f} {r['torch_ms']:>14.2f} {r['ratio']:>12.2f} {mem:>20}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"settings": settings, "results": results}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
