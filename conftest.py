@@ -1,0 +1,75 @@
+"""Chapter 00 (course infrastructure): pytest configuration for the whole repository.
+
+- Notebooks: nbval runs every ``.ipynb`` that pytest collects (``--nbval`` in
+  pytest.ini). Solved notebooks under ``solutions/`` are strict (each cell's output
+  must match the stored one, after tests/nbval_sanitize.cfg); everything else,
+  notably the learner notebooks under ``notebooks/`` (stored without outputs), is
+  lax (cells must only run). ``python -m pytest --nbval-lax`` makes every notebook
+  lax.
+- Plots: the kernels get matplotlib's inline backend (an inherited ``MPLBACKEND``,
+  e.g. ``Agg`` on CI, would drop the figures the stored outputs contain).
+- Hypothesis: a derandomized profile, so property tests are deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+#: Notebooks below these top-level folders have their outputs compared.
+STRICT_NOTEBOOK_DIRS = ("solutions",)
+
+try:  # nbval is a test dependency; without it notebooks are simply not collected
+    from nbval.plugin import IPyNbFile
+except ImportError:  # pragma: no cover
+    IPyNbFile = None
+
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile(
+        "nnlib", derandomize=True, deadline=None, database=None, print_blob=True
+    )
+    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "nnlib"))
+except ImportError:  # pragma: no cover
+    pass
+
+
+def is_strict_notebook(path: Path, root: Path = ROOT) -> bool:
+    """Chapter 00: True for notebooks whose stored outputs nbval must reproduce."""
+    try:
+        parts = Path(path).resolve().relative_to(root).parts
+    except ValueError:
+        return False
+    return bool(parts) and parts[0] in STRICT_NOTEBOOK_DIRS
+
+
+def pytest_configure(config):
+    """Chapter 00: resolve the sanitize file from the repository root; inline plots."""
+    option = config.option
+    sanitize = getattr(option, "nbval_sanitize_with", None)
+    if sanitize and not os.path.isabs(sanitize) and not os.path.exists(sanitize):
+        candidate = Path(config.rootpath) / sanitize
+        if candidate.exists():
+            option.nbval_sanitize_with = str(candidate)
+    if getattr(option, "nbval", False) or getattr(option, "nbval_lax", False):
+        # ipykernel selects the inline backend only when MPLBACKEND is unset.
+        os.environ.pop("MPLBACKEND", None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(file_path, parent):
+    """Chapter 00: make nbval strict under solutions/ and lax elsewhere."""
+    collected = yield
+    if IPyNbFile is None:
+        return collected
+    everything_lax = getattr(parent.config.option, "nbval_lax", False)
+    for node in collected or ():
+        if isinstance(node, IPyNbFile):
+            # read by IPyNbFile.collect() when it builds each cell's options
+            node.compare_outputs = (not everything_lax) and is_strict_notebook(file_path)
+    return collected

@@ -1,0 +1,408 @@
+"""Chapter 00: exercise checks with one-line verdicts, and the environment report.
+
+Every exercise in the notebooks is followed by a check cell. A check prints exactly
+one line and returns True or False; it never raises, so a wrong answer never stops
+"Run All":
+
+    ✅ sigmoid: all 4 checks passed.
+    ⏳ sigmoid: not attempted yet — replace "raise NotImplementedError()" with your code, then run this cell again.
+    ❌ sigmoid: case 2: input array([-1.,  0.,  1.]); got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311].
+
+``environment_report()`` prints ``[OK]``/``[FAIL]`` for each package the course needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import platform
+import re
+import sys
+from importlib import metadata
+
+import numpy as np
+
+__all__ = [
+    "REQUIREMENTS",
+    "PYTHON_REQUIREMENT",
+    "check_function",
+    "check_value",
+    "check_true",
+    "environment_report",
+]
+
+#: What the course needs (the same as requirements.txt): distribution -> version spec.
+REQUIREMENTS = {
+    "numpy": ">=1.24",
+    "matplotlib": ">=3.7",
+    "ipywidgets": ">=8.0",
+    "tqdm": ">=4.64",
+    "pandas": ">=2.0",
+    "jupyterlab": ">=4.0",
+    "torch": "==2.13.0",
+}
+
+#: The Python versions nnlib supports (as in pyproject.toml).
+PYTHON_REQUIREMENT = ">=3.10"
+
+_NOT_ATTEMPTED = (
+    '⏳ {name}: not attempted yet — replace "raise NotImplementedError()" with your code, '
+    "then run this cell again."
+)
+_NOT_RUN = (
+    "⏳ {name}: not attempted yet — {error}; finish the exercise cell above and run it, "
+    "then run this cell again."
+)
+_MAX_REPR = 120
+
+
+# --------------------------------------------------------------------------- reprs
+def _squash(text: str, limit: int = _MAX_REPR) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _as_array(obj):
+    """The ndarray inside ``obj`` (ndarray, nnlib Tensor, torch tensor), else None."""
+    if isinstance(obj, np.ndarray):
+        return obj
+    data = getattr(obj, "data", None)
+    if isinstance(data, np.ndarray):  # nnlib.Tensor and friends
+        return data
+    if hasattr(obj, "detach") and hasattr(obj, "numpy"):  # a torch tensor
+        try:
+            return obj.detach().cpu().numpy()
+        except Exception:
+            return None
+    return None
+
+
+def _is_number(obj) -> bool:
+    return isinstance(obj, (int, float, np.number)) and not isinstance(obj, (bool, np.bool_))
+
+
+def short_repr(obj, with_shape: bool = True) -> str:
+    """Chapter 00: a one-line, at most ~120 character repr of a value for verdicts.
+
+    Arrays print with 4 decimals and at most 4 items per axis; a summarized array
+    gets its shape appended unless ``with_shape`` is False.
+    """
+    try:
+        array = _as_array(obj)
+        if array is not None:
+            text = np.array2string(array, threshold=4, edgeitems=2, precision=4,
+                                   suppress_small=True, max_line_width=10_000)
+            suffix = f" (shape {array.shape})" if with_shape and array.ndim and array.size > 4 else ""
+            if not isinstance(obj, np.ndarray):
+                text = f"{type(obj).__name__}({_squash(text, _MAX_REPR - len(suffix) - 20)})"
+            return _squash(text, _MAX_REPR - len(suffix)) + suffix
+        if _is_number(obj):
+            return _squash(np.array2string(np.asarray(obj), precision=4))
+        if isinstance(obj, tuple):
+            return _squash("(" + ", ".join(short_repr(x) for x in obj) + ("," if len(obj) == 1 else "") + ")")
+        if isinstance(obj, list):
+            return _squash("[" + ", ".join(short_repr(x) for x in obj) + "]")
+        return _squash(repr(obj))
+    except Exception:  # a broken __repr__ must not break the check
+        return f"<{type(obj).__name__}>"
+
+
+def _input_repr(args, kwargs) -> str:
+    parts = [short_repr(a) for a in args] + [f"{k}={short_repr(v)}" for k, v in kwargs.items()]
+    return _squash(", ".join(parts))
+
+
+def _error_text(error: BaseException) -> str:
+    message = str(error)
+    return _squash(f"{type(error).__name__}: {message}" if message else type(error).__name__)
+
+
+# ---------------------------------------------------------------------- comparison
+class _Mismatch:
+    """Why a value differs: where (item/key path), what was got and expected, how."""
+
+    def __init__(self, got, expected, kind="value", path=""):
+        self.got, self.expected, self.kind, self.path = got, expected, kind, path
+
+    def inside(self, label: str) -> "_Mismatch":
+        self.path = f"{label}{', ' + self.path if self.path else ''}"
+        return self
+
+    def describe(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        got, expected = short_repr(self.got), short_repr(self.expected)
+        if self.kind == "shape":
+            got, expected = short_repr(self.got, False), short_repr(self.expected, False)
+            return (f"{where}got shape {_shape(self.got)} {got}; "
+                    f"expected shape {_shape(self.expected)} {expected}.")
+        if self.kind == "length":
+            return (f"{where}got {len(self.got)} items {got}; "
+                    f"expected {len(self.expected)} items {expected}.")
+        hint = " (did you forget to `return` it?)" if self.got is None else ""
+        return f"{where}got {got}{hint}; expected {expected}."
+
+
+def _shape(obj):
+    array = _as_array(obj)
+    return array.shape if array is not None else np.shape(obj)
+
+
+def _mismatch(got, expected, atol: float, rtol: float):
+    """None when ``got`` matches ``expected``, else a _Mismatch saying why."""
+    exp_array = _as_array(expected)
+    if exp_array is not None or _is_number(expected):
+        got_array = _as_array(got)
+        if got_array is None and _is_number(got):
+            got_array = np.asarray(got)
+        if got_array is None:
+            return _Mismatch(got, expected)
+        if exp_array is None:
+            exp_array = np.asarray(expected)
+        if got_array.shape != exp_array.shape:
+            return _Mismatch(got_array, expected, "shape")
+        try:
+            same = np.allclose(got_array, exp_array, atol=atol, rtol=rtol, equal_nan=True)
+        except TypeError:
+            same = bool(np.array_equal(got_array, exp_array))
+        return None if same else _Mismatch(got, expected)
+    if isinstance(expected, (tuple, list)):
+        if _as_array(got) is not None:  # an array against a (nested) list of numbers
+            try:
+                exp_array = np.asarray(expected, dtype=np.float64)
+            except (TypeError, ValueError):
+                return _Mismatch(got, expected)
+            return _mismatch(got, exp_array, atol, rtol)
+        if not isinstance(got, (tuple, list)):
+            return _Mismatch(got, expected)
+        if len(got) != len(expected):
+            return _Mismatch(got, expected, "length")
+        for index, (g, e) in enumerate(zip(got, expected)):
+            found = _mismatch(g, e, atol, rtol)
+            if found is not None:
+                return found.inside(f"item {index}")
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(got) != set(expected):
+            return _Mismatch(got, expected)
+        for key in expected:
+            found = _mismatch(got[key], expected[key], atol, rtol)
+            if found is not None:
+                return found.inside(f"key {key!r}")
+        return None
+    try:
+        return None if bool(got == expected) else _Mismatch(got, expected)
+    except Exception:
+        return _Mismatch(got, expected)
+
+
+def _compare(got, expected, atol, rtol, compare):
+    if compare is None:
+        return _mismatch(got, expected, atol, rtol)
+    return None if compare(got, expected) else _Mismatch(got, expected)
+
+
+def _is_thunk(obj) -> bool:
+    return inspect.isfunction(obj) or inspect.ismethod(obj) or isinstance(obj, functools.partial)
+
+
+def _split_case(case, has_reference: bool):
+    """(args tuple, kwargs dict, expected or None) for one case."""
+    if has_reference:
+        raw, expected = case, None
+    else:
+        if not (isinstance(case, (tuple, list)) and len(case) == 2):
+            raise TypeError("without `reference`, each case must be a pair (args, expected)")
+        raw, expected = case
+    if isinstance(raw, dict):
+        return (), dict(raw), expected
+    if isinstance(raw, tuple):
+        return raw, {}, expected
+    return (raw,), {}, expected
+
+
+# ----------------------------------------------------------------------- the checks
+def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compare=None) -> bool:
+    """Chapter 00: run ``fn`` on every case and print one verdict line; return True if all pass.
+
+    ``cases`` is a list. With ``reference``, each case is the arguments (a tuple, a
+    dict of keyword arguments, or a single value) and the expected result is
+    ``reference(*args)``; without it, each case is a pair ``(args, expected)``.
+    Arrays, numbers and Tensors are compared with ``np.allclose(atol, rtol)`` and
+    must have the same shape; tuples/lists/dicts element by element; anything else
+    with ``==``. ``compare(got, expected) -> bool`` replaces the comparison.
+    If ``fn`` raises NotImplementedError for any case the exercise counts as not
+    attempted (⏳).
+    """
+    try:
+        if not callable(fn):
+            print(f"❌ {name}: expected a function, got {short_repr(fn)}.")
+            return False
+        cases = list(cases)
+        first_failure = None
+        for number, case in enumerate(cases, start=1):
+            args, kwargs, expected = _split_case(case, reference is not None)
+            try:
+                got = fn(*args, **kwargs)
+                if reference is not None:
+                    expected = reference(*args, **kwargs)
+            except NotImplementedError:
+                print(_NOT_ATTEMPTED.format(name=name))
+                return False
+            except Exception as error:  # report the learner's exception as a verdict
+                if first_failure is None:
+                    first_failure = (f"❌ {name}: case {number}: input {_input_repr(args, kwargs)}; "
+                                     f"raised {_error_text(error)}.")
+                continue
+            if first_failure is None:
+                found = _compare(got, expected, atol, rtol, compare)
+                if found is not None:
+                    first_failure = (f"❌ {name}: case {number}: input {_input_repr(args, kwargs)}; "
+                                     + found.describe())
+        if first_failure is not None:
+            print(first_failure)
+            return False
+        print(_passed(name, len(cases)))
+        return True
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # never let a check cell crash the notebook
+        print(f"❌ {name}: the check itself failed: {_error_text(error)}.")
+        return False
+
+
+def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None) -> bool:
+    """Chapter 00: compare one value with the expected one and print one verdict line.
+
+    ``got`` may be a zero-argument function (``lambda: w``) so that an exercise not
+    done yet (NotImplementedError, or a name its cell has not defined) reads ⏳
+    instead of an error. Comparison as in ``check_function``.
+    """
+    try:
+        if _is_thunk(got):
+            try:
+                got = got()
+            except NotImplementedError:
+                print(_NOT_ATTEMPTED.format(name=name))
+                return False
+            except NameError as error:
+                print(_NOT_RUN.format(name=name, error=_squash(str(error))))
+                return False
+            except Exception as error:
+                print(f"❌ {name}: raised {_error_text(error)}.")
+                return False
+        found = _compare(got, expected, atol, rtol, compare)
+        if found is not None:
+            print(f"❌ {name}: " + found.describe())
+            return False
+        print(_passed(name, 1))
+        return True
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
+        print(f"❌ {name}: the check itself failed: {_error_text(error)}.")
+        return False
+
+
+def check_true(name, fn_or_bool, hint) -> bool:
+    """Chapter 00: a property check: ✅ when true, else ❌ followed by ``hint``.
+
+    ``fn_or_bool`` is a bool (a boolean array must be all true) or a zero-argument
+    function returning one; NotImplementedError or an undefined name reads ⏳.
+    """
+    try:
+        value = fn_or_bool
+        if _is_thunk(value):
+            try:
+                value = value()
+            except NotImplementedError:
+                print(_NOT_ATTEMPTED.format(name=name))
+                return False
+            except NameError as error:
+                print(_NOT_RUN.format(name=name, error=_squash(str(error))))
+                return False
+            except Exception as error:
+                print(f"❌ {name}: raised {_error_text(error)}. {hint}")
+                return False
+        array = _as_array(value)
+        ok = bool(np.all(array)) if array is not None else bool(value)
+        if ok:
+            print(_passed(name, 1))
+            return True
+        print(f"❌ {name}: {hint}")
+        return False
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
+        print(f"❌ {name}: the check itself failed: {_error_text(error)}. {hint}")
+        return False
+
+
+def _passed(name: str, count: int) -> str:
+    if count == 1:
+        return f"✅ {name}: the check passed."
+    return f"✅ {name}: all {count} checks passed."
+
+
+# -------------------------------------------------------------- environment report
+_OPS = (">=", "<=", "==", "!=", ">", "<")
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """Chapter 00: the leading numeric release of a version: '2.13.0+cpu' -> (2, 13, 0)."""
+    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text))
+    if not match:
+        raise ValueError(f"cannot read a version number from {text!r}")
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def _cmp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+    width = max(len(a), len(b))
+    a = a + (0,) * (width - len(a))
+    b = b + (0,) * (width - len(b))
+    return (a > b) - (a < b)
+
+
+def version_satisfies(version: str, spec: str) -> bool:
+    """Chapter 00: does ``version`` meet ``spec`` (e.g. '>=1.24', '==2.13.0', '>=1,<3')?
+
+    Only numeric releases are compared, so local and pre-release suffixes are
+    ignored ('2.13.0+cpu' satisfies '==2.13.0').
+    """
+    have = parse_version(version)
+    for clause in filter(None, (c.strip() for c in spec.split(","))):
+        op = next((op for op in _OPS if clause.startswith(op)), None)
+        if op is None:
+            raise ValueError(f"unsupported version requirement {clause!r}")
+        order = _cmp(have, parse_version(clause[len(op):]))
+        ok = {">=": order >= 0, "<=": order <= 0, "==": order == 0,
+              "!=": order != 0, ">": order > 0, "<": order < 0}[op]
+        if not ok:
+            return False
+    return True
+
+
+def environment_report(requirements=None) -> bool:
+    """Chapter 00: print ``[OK]``/``[FAIL]`` for Python and each required package.
+
+    ``requirements`` maps a distribution name to a version spec (default:
+    REQUIREMENTS, the same as requirements.txt). Returns True if everything is OK.
+    """
+    requirements = REQUIREMENTS if requirements is None else requirements
+    python = platform.python_version()
+    all_ok = version_satisfies(python, PYTHON_REQUIREMENT)
+    print(f"[{'OK' if all_ok else 'FAIL'}] Python {python} (needs {PYTHON_REQUIREMENT})")
+    for package, spec in requirements.items():
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            print(f"[FAIL] {package} not installed (needs {spec})")
+            all_ok = False
+            continue
+        try:
+            ok = version_satisfies(version, spec)
+        except ValueError:
+            ok = False
+        all_ok = all_ok and ok
+        print(f"[{'OK' if ok else 'FAIL'}] {package} {version} (needs {spec})")
+    sys.stdout.flush()
+    return all_ok

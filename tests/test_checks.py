@@ -1,0 +1,290 @@
+"""Chapter 00: nnlib.checks prints one verdict line per exercise and never raises."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import nnlib
+from nnlib import checks
+from nnlib.checks import check_function, check_true, check_value, environment_report
+
+ROOT = Path(__file__).resolve().parent.parent
+NOT_ATTEMPTED = (
+    '⏳ sq: not attempted yet — replace "raise NotImplementedError()" with your code, '
+    "then run this cell again."
+)
+
+
+def square(x):
+    return x * x
+
+
+def stub(*args, **kwargs):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def one_line(capsys):
+    out = capsys.readouterr().out
+    assert out.endswith("\n") and out.count("\n") == 1, f"expected exactly one line, got {out!r}"
+    return out[:-1]
+
+
+# -------------------------------------------------------------------- check_function
+def test_all_pass_with_expected_values(capsys):
+    cases = [((2.0,), 4.0), ((np.arange(3.0),), np.array([0.0, 1.0, 4.0])), ((-1,), 1)]
+    assert check_function("sq", square, cases) is True
+    assert one_line(capsys) == "✅ sq: all 3 checks passed."
+
+
+def test_all_pass_with_reference(capsys):
+    cases = [(np.linspace(-1, 1, 5),), (np.ones((2, 3)),), 3.0]  # a bare value is one argument
+    assert check_function("sq", lambda x: x ** 2, cases, reference=square) is True
+    assert one_line(capsys) == "✅ sq: all 3 checks passed."
+
+
+def test_single_case_wording(capsys):
+    assert check_function("sq", square, [((3,), 9)])
+    assert one_line(capsys) == "✅ sq: the check passed."
+
+
+def test_keyword_arguments(capsys):
+    def scale(x, factor=1.0):
+        return x * factor
+
+    assert check_function("scale", scale, [({"x": 2.0, "factor": 3.0}, 6.0), ((2.0,), 2.0)])
+    assert one_line(capsys) == "✅ scale: all 2 checks passed."
+
+
+def test_not_attempted(capsys):
+    assert check_function("sq", stub, [((2.0,), 4.0)]) is False
+    assert one_line(capsys) == NOT_ATTEMPTED
+
+
+def test_not_attempted_anywhere_wins(capsys):
+    def partly(x):
+        if x > 0:
+            raise NotImplementedError()
+        return x * x + 1  # wrong on the first case
+
+    assert check_function("sq", partly, [((-1.0,), 1.0), ((2.0,), 4.0)]) is False
+    assert one_line(capsys) == NOT_ATTEMPTED
+
+
+def test_wrong_value_names_the_case(capsys):
+    assert check_function("sq", lambda x: x + x, [((2.0,), 4.0), ((3.0,), 9.0)]) is False
+    assert one_line(capsys) == "❌ sq: case 2: input 3.; got 6.; expected 9.."
+
+
+def test_wrong_array_uses_four_decimals(capsys):
+    x = np.array([-1.0, 0.0, 1.0])
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    assert not check_function("sigmoid", lambda z: z * 0 + 0.5, [(x,)], reference=sigmoid)
+    assert one_line(capsys) == (
+        "❌ sigmoid: case 1: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]."
+    )
+
+
+def test_shape_mismatch_names_both_shapes(capsys):
+    assert not check_function("sq", lambda x: (x * x)[:, None], [(np.arange(3.0),)], reference=square)
+    line = one_line(capsys)
+    assert line.startswith("❌ sq: case 1: input [0. 1. 2.]; got shape (3, 1) ")
+    assert "expected shape (3,) [0. 1. 4.]." in line
+
+
+def test_shape_is_checked_even_when_values_broadcast(capsys):
+    assert not check_function("sq", lambda x: np.full((2, 2), 4.0), [((2.0,), 4.0)])
+    assert "got shape (2, 2)" in one_line(capsys)
+
+
+def test_exception_is_a_verdict(capsys):
+    def broken(x):
+        raise ValueError("shapes (2,) and (3,) do not match")
+
+    assert check_function("sq", broken, [((2.0,), 4.0)]) is False
+    assert one_line(capsys) == (
+        "❌ sq: case 1: input 2.; raised ValueError: shapes (2,) and (3,) do not match."
+    )
+
+
+def test_missing_return_gets_a_hint(capsys):
+    def forgot(x):
+        x * x
+
+    assert not check_function("sq", forgot, [((2.0,), 4.0)])
+    assert one_line(capsys) == "❌ sq: case 1: input 2.; got None (did you forget to `return` it?); expected 4.."
+
+
+def test_tolerances():
+    assert check_function("sq", lambda x: x * x + 1e-7, [((2.0,), 4.0)])
+    assert not check_function("sq", lambda x: x * x + 1e-3, [((2.0,), 4.0)])
+    assert check_function("sq", lambda x: x * x + 1e-3, [((2.0,), 4.0)], atol=1e-2)
+
+
+def test_tensors_are_compared_by_data(capsys):
+    t = nnlib.Tensor(np.array([1.0, 2.0], dtype=np.float32))
+    assert check_function("t", lambda: t, [((), np.array([1.0, 2.0]))])
+    assert check_function("t", lambda: np.array([1.0, 2.0]), [((), t)])
+    assert not check_function("t", lambda: t * 2, [((), t)])
+    assert one_line_last(capsys).startswith("❌ t: case 1: input ; got Tensor([2. 4.]); expected Tensor([1. 2.])")
+
+
+def one_line_last(capsys):
+    return capsys.readouterr().out.strip().split("\n")[-1]
+
+
+def test_nested_results_and_other_objects(capsys):
+    grads = lambda x: (x, 2 * x)  # noqa: E731
+    assert check_function("grads", grads, [((np.ones(2),), (np.ones(2), np.full(2, 2.0)))])
+    assert not check_function("grads", grads, [((np.ones(2),), (np.ones(2), np.full(2, 3.0)))])
+    assert one_line_last(capsys) == "❌ grads: case 1: input [1. 1.]; item 1: got [2. 2.]; expected [3. 3.]."
+    assert not check_function("grads", grads, [((np.ones(2),), (np.ones(2),))])
+    assert "got 2 items" in one_line_last(capsys)
+    assert check_function("upper", str.upper, [(("ab",), "AB")])
+    assert not check_function("upper", str.lower, [(("ab",), "AB")])
+    assert one_line_last(capsys) == "❌ upper: case 1: input 'ab'; got 'ab'; expected 'AB'."
+    assert check_function("d", lambda: {"w": np.ones(2)}, [((), {"w": [1.0, 1.0]})])
+
+
+def test_custom_compare(capsys):
+    same_sign = lambda got, expected: np.sign(got) == np.sign(expected)  # noqa: E731
+    assert check_function("sign", lambda x: 3 * x, [((2.0,), 1.0)], compare=same_sign)
+    assert not check_function("sign", lambda x: -x, [((2.0,), 1.0)], compare=same_sign)
+    assert one_line_last(capsys).startswith("❌ sign: case 1:")
+
+
+def test_long_inputs_are_truncated(capsys):
+    big = np.arange(10_000.0).reshape(100, 100)
+    assert not check_function("sq", lambda x: x, [(big,)], reference=square)
+    line = one_line(capsys)
+    assert line.count("(shape (100, 100))") == 3 and len(line) < 3 * 120 + 60
+
+
+def test_never_raises(capsys):
+    assert check_function("sq", 42, [((1,), 1)]) is False
+    assert one_line(capsys) == "❌ sq: expected a function, got 42."
+    assert check_function("sq", square, [1.0]) is False  # not a pair and no reference
+    assert one_line(capsys).startswith("❌ sq: the check itself failed: TypeError")
+
+    class Weird:
+        def __eq__(self, other):
+            raise RuntimeError("no")
+
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    assert check_function("w", lambda: Weird(), [((), 1.0)]) is False
+    assert one_line(capsys) == "❌ w: case 1: input ; got <Weird>; expected 1.."
+
+
+def test_keyboard_interrupt_propagates():
+    def interrupted(x):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        check_function("sq", interrupted, [((1,), 1)])
+
+
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=0, max_dims=4, max_side=30),
+                  elements=st.floats(-1e6, 1e6)))
+def test_short_repr_is_one_bounded_line(array):
+    text = checks.short_repr(array)
+    assert "\n" not in text and len(text) <= 120
+
+
+# ------------------------------------------------------------------ check_value
+def test_check_value_verdicts(capsys):
+    assert check_value("w", np.float32(3.0), 3.0) is True
+    assert one_line(capsys) == "✅ w: the check passed."
+    assert check_value("w", lambda: np.array([1.0, 2.0]), [1.0, 2.0]) is True
+    assert one_line(capsys) == "✅ w: the check passed."
+    assert check_value("w", 2.5, 3.0) is False
+    assert one_line(capsys) == "❌ w: got 2.5; expected 3.."
+    assert check_value("w", np.ones(3), np.ones((3, 1))) is False
+    assert one_line(capsys) == "❌ w: got shape (3,) [1. 1. 1.]; expected shape (3, 1) [[1.] [1.] [1.]]."
+
+
+def test_check_value_not_attempted(capsys):
+    assert check_value("sq", stub, 1.0) is False
+    assert one_line(capsys) == NOT_ATTEMPTED
+    assert check_value("w", lambda: undefined_name, 1.0) is False  # noqa: F821
+    assert one_line(capsys) == (
+        "⏳ w: not attempted yet — name 'undefined_name' is not defined; finish the exercise "
+        "cell above and run it, then run this cell again."
+    )
+
+
+def test_check_value_exception(capsys):
+    assert check_value("w", lambda: 1 / 0, 1.0) is False
+    assert one_line(capsys) == "❌ w: raised ZeroDivisionError: division by zero."
+
+
+# ------------------------------------------------------------------- check_true
+def test_check_true_verdicts(capsys):
+    assert check_true("positive", True, "all outputs must be > 0.") is True
+    assert one_line(capsys) == "✅ positive: the check passed."
+    assert check_true("positive", lambda: np.array([1, 2]) > 0, "hint") is True
+    assert one_line(capsys) == "✅ positive: the check passed."
+    assert check_true("positive", lambda: np.array([1, -2]) > 0, "all outputs must be > 0.") is False
+    assert one_line(capsys) == "❌ positive: all outputs must be > 0."
+    assert check_true("positive", stub, "hint") is False
+    assert one_line(capsys).startswith("⏳ positive: not attempted yet")
+    assert check_true("positive", lambda: [][1], "lists start at 0.") is False
+    assert one_line(capsys) == "❌ positive: raised IndexError: list index out of range. lists start at 0."
+
+
+# ------------------------------------------------------------ environment_report
+@pytest.mark.parametrize(
+    "version, spec, ok",
+    [
+        ("2.13.0+cpu", "==2.13.0", True),
+        ("2.13", "==2.13.0", True),
+        ("2.13.1", "==2.13.0", False),
+        ("1.24.0", ">=1.24", True),
+        ("1.23.5", ">=1.24", False),
+        ("2.0.0rc1", ">=2.0", True),
+        ("3.1.1", ">=2.0,<3", False),
+        ("10.0", ">9.9", True),
+        ("1.0", "!=1.0.0", False),
+    ],
+)
+def test_version_satisfies(version, spec, ok):
+    assert checks.version_satisfies(version, spec) is ok
+
+
+def test_environment_report_lines(capsys):
+    ok = environment_report({"numpy": ">=1.0", "surely-not-a-real-package-xyz": ">=1.0"})
+    lines = capsys.readouterr().out.splitlines()
+    assert ok is False
+    assert re.fullmatch(r"\[OK\] Python \d+\.\d+\.\d+\S* \(needs >=3\.10\)", lines[0])
+    assert lines[1] == f"[OK] numpy {np.__version__} (needs >=1.0)"
+    assert lines[2] == "[FAIL] surely-not-a-real-package-xyz not installed (needs >=1.0)"
+    assert environment_report({"numpy": ">=999"}) is False
+    assert capsys.readouterr().out.splitlines()[1] == f"[FAIL] numpy {np.__version__} (needs >=999)"
+    assert environment_report({"numpy": ">=1.0"}) is True
+
+
+def read_requirements(path):
+    """Package -> spec from a requirements file (options such as -e/-r skipped)."""
+    found = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(\S.*)?", line)
+        assert match, f"cannot read {path.name} line {line!r}"
+        found[match.group(1).lower()] = (match.group(2) or "").replace(" ", "")
+    return found
+
+
+def test_requirements_match_requirements_txt():
+    assert read_requirements(ROOT / "requirements.txt") == checks.REQUIREMENTS
+
+
+def test_binder_installs_the_same_packages():
+    assert read_requirements(ROOT / "binder" / "requirements.txt") == checks.REQUIREMENTS
