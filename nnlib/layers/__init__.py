@@ -1,5 +1,17 @@
-"""Chapters 06-11: layers, Keras-style (``Dense(units, activation=..., input_shape=...)``)."""
-from .base import Layer
-from .core import Dense, get_activation
+"""Chapters 06-11: layers, Keras-style (``Dense(units, activation=..., input_shape=...)``).
 
-__all__ = ["Layer", "Dense", "get_activation"]
+Chapter 06 brings ``Dense``, ``Activation`` and ``Flatten``; chapter 09 adds
+``Dropout``, ``GaussianNoise`` and ``BatchNormalization``. Every layer builds its weights on the
+first call (or at once when ``input_shape`` is given), has a ``name``, a
+``trainable`` flag, ``get_weights``/``set_weights`` and a ``get_config`` that
+``save``/``load_model`` use. ``register_layer`` adds a class to the whitelist
+``load_model`` may rebuild.
+"""
+from .base import Layer, register_layer, registered_layers
+from .core import Activation, Dense, Dropout, Flatten, GaussianNoise, activation_name, get_activation
+from .normalization import BatchNormalization, batch_norm_train
+
+__all__ = [
+    "Layer", "Dense", "Activation", "Flatten", "Dropout", "GaussianNoise", "BatchNormalization",
+    "get_activation", "activation_name", "batch_norm_train", "register_layer", "registered_layers",
+]

@@ -15,14 +15,49 @@ import numpy as np
 from ..module import Module
 from ..tensor import Tensor, _operand
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "register_layer", "registered_layers"]
 
 _name_counters = defaultdict(itertools.count)
+
+#: the only layer classes ``load_model`` will build from a file (class name -> class)
+_REGISTRY: dict = {}
+
+
+def register_layer(cls):
+    """Chapter 07: allow ``load_model`` to rebuild layers of class ``cls`` (use as a decorator).
+
+    Files name layers by class name only; ``load_model`` looks the name up
+    here and nowhere else, so a file can never make nnlib import or call
+    anything that was not registered in code.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(f"register_layer expects a Layer subclass, got {cls!r}")
+    existing = _REGISTRY.get(cls.__name__)
+    if existing is not None and existing is not cls:
+        raise ValueError(
+            f"register_layer: another class named {cls.__name__!r} ({existing.__module__}) is already registered"
+        )
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def registered_layers() -> dict:
+    """Chapter 07: a copy of the whitelist of layer classes ``load_model`` may build."""
+    return dict(_REGISTRY)
 
 
 def _auto_name(prefix: str) -> str:
     n = next(_name_counters[prefix])
     return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def unique_auto_name(layer, taken: set) -> str:
+    """Chapter 07: the next automatic name for ``layer``'s class that is not in ``taken``."""
+    prefix = _snake(type(layer).__name__)
+    name = _auto_name(prefix)
+    while name in taken:
+        name = _auto_name(prefix)
+    return name
 
 
 def _snake(name: str) -> str:
@@ -43,10 +78,23 @@ class Layer(Module):
     """
 
     def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
+        self._auto_named = name is None
         self.name = name or _auto_name(_snake(type(self).__name__))
         self.trainable = trainable
         self.built = False
-        self.input_shape = None if input_shape is None else (None,) + tuple(input_shape)
+        if isinstance(input_shape, (int, np.integer)):
+            input_shape = (int(input_shape),)
+        if input_shape is not None:
+            try:
+                input_shape = tuple(None if n is None else int(n) for n in input_shape)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{type(self).__name__}: input_shape must be a tuple of sizes without the batch axis, "
+                    f"e.g. input_shape=(30,); got {input_shape!r}"
+                ) from None
+        self.input_shape = None if input_shape is None else (None,) + input_shape
 
     def build(self, input_shape: tuple) -> None:
         """Chapter 06: create the weights for inputs of ``input_shape`` (first axis = batch)."""
@@ -66,32 +114,71 @@ class Layer(Module):
 
     @property
     def weights(self) -> list:
-        """Chapter 06: the layer's Parameters (Keras' ``layer.weights``)."""
+        """Chapter 06: the layer's Parameters (Keras' ``layer.weights``, without buffers)."""
         return self.parameters()
 
+    @property
+    def trainable_weights(self) -> list:
+        """Chapter 10: the Parameters that training updates (none when ``trainable`` is False)."""
+        return self.parameters() if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list:
+        """Chapter 10: frozen Parameters plus buffers such as batch-norm moving statistics."""
+        frozen = [] if self.trainable else [p.data for p in self.parameters()]
+        return frozen + [b for _, b in self.named_buffers()]
+
+    def _weight_slots(self) -> list:
+        """(kind, owner, key) for every weight in Keras order: Parameters, then buffers."""
+        slots = [("param", p, None) for p in self.parameters()]
+        for module in self.modules():
+            for key in module.__dict__.get("_buffers", {}):
+                slots.append(("buffer", module, key))
+        return slots
+
     def get_weights(self) -> list:
-        """Chapter 06: copies of the weights as NumPy arrays, in order."""
-        return [p.data.copy() for p in self.parameters()]
+        """Chapter 06: copies of all weights as NumPy arrays, Parameters first, then buffers.
+
+        For ``BatchNormalization`` that is [gamma, beta, moving_mean,
+        moving_variance], Keras' order.
+        """
+        out = []
+        for kind, owner, key in self._weight_slots():
+            out.append(owner.data.copy() if kind == "param" else owner._buffers[key].copy())
+        return out
 
     def set_weights(self, weights) -> None:
-        """Chapter 06: replace the weights with arrays of exactly the same shapes."""
-        params = self.parameters()
+        """Chapter 06: replace the weights (same order as ``get_weights``) with arrays of the same shapes."""
+        slots = self._weight_slots()
         weights = list(weights)
-        if len(weights) != len(params):
+        if len(weights) != len(slots):
             raise ValueError(
-                f"layer {self.name!r} has {len(params)} weight arrays, set_weights got {len(weights)}"
+                f"layer {self.name!r} ({type(self).__name__}) has {len(slots)} weight arrays, "
+                f"set_weights got {len(weights)}"
             )
-        for p, w in zip(params, weights):
-            w = np.asarray(w)
-            if w.shape != p.shape:
+        for i, ((kind, owner, key), w) in enumerate(zip(slots, weights)):
+            w = np.asarray(w.data if hasattr(w, "data") and isinstance(w.data, np.ndarray) else w)
+            current = owner.data if kind == "param" else owner._buffers[key]
+            if w.shape != current.shape:
                 raise ValueError(
-                    f"layer {self.name!r}: weight of shape {p.shape} cannot be set from shape {w.shape}"
+                    f"layer {self.name!r} ({type(self).__name__}): weight {i} has shape {current.shape}, "
+                    f"set_weights got shape {w.shape}"
                 )
-            p.data = w.astype(p.dtype, copy=True)
+            if kind == "param":
+                owner.data = w.astype(current.dtype, copy=True)
+            else:
+                owner._buffers[key] = w.astype(current.dtype, copy=True)
 
     def count_params(self) -> int:
-        """Chapter 06: number of values in the layer's weights."""
-        return int(sum(p.size for p in self.parameters()))
+        """Chapter 06: number of values in the layer's weights (buffers included, as Keras counts)."""
+        total = 0
+        for kind, owner, key in self._weight_slots():
+            total += owner.data.size if kind == "param" else owner._buffers[key].size
+        return int(total)
+
+    def regularization_losses(self) -> list:
+        """Chapter 09: penalty Tensors (e.g. L2 on the kernel) that ``fit`` adds to the loss."""
+        return []
 
     def get_config(self) -> dict:
         """Chapter 07: the constructor arguments that rebuild this layer (JSON-serializable)."""

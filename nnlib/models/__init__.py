@@ -1,0 +1,29 @@
+"""Chapters 06-07 (and 12): models: ``Sequential``, the training API, ``load_model``.
+
+    from nnlib.models import Sequential, load_model
+
+``Sequential`` (chapter 06) stacks layers; every model gets ``compile``,
+``fit``, ``evaluate``, ``predict`` and ``save`` from :class:`Model`
+(chapter 07); ``load_model`` rebuilds a saved model without running code
+from the file. The GPT of chapter 12 (``nnlib.gpt``) is re-exported here too.
+"""
+from .training import KERAS_OPTIMIZER_DEFAULTS, Model, TrainingError, get_optimizer
+from .sequential import Sequential
+from .saving import load_model, load_weights, register_model, save_model, save_weights
+from ..callbacks import History
+
+__all__ = [
+    "Model", "Sequential", "History", "TrainingError", "load_model", "save_model", "save_weights",
+    "load_weights", "register_model", "get_optimizer", "KERAS_OPTIMIZER_DEFAULTS",
+]
+
+try:  # chapter 12's GPT lives in nnlib/gpt.py (written separately); re-exported when present
+    from ..gpt import GPT, GPTConfig  # noqa: F401
+except ImportError as _exc:  # pragma: no cover - before nnlib.gpt exists, or while it is broken
+    if getattr(_exc, "name", None) != "nnlib.gpt":
+        import warnings as _warnings
+
+        _warnings.warn(f"nnlib.models: nnlib.gpt exists but could not be imported ({_exc}); "
+                       "GPT is not available from nnlib.models", ImportWarning, stacklevel=2)
+else:
+    __all__ += ["GPT", "GPTConfig"]
