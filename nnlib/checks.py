@@ -29,6 +29,7 @@ __all__ = [
     "check_value",
     "check_true",
     "environment_report",
+    "Verdict",
 ]
 
 #: What the course needs (the same as requirements.txt): distribution -> version spec.
@@ -337,6 +338,43 @@ def check_true(name, fn_or_bool, hint) -> bool:
         return False
 
 
+class Verdict:
+    """Chapter 00: what a check returns: truthy when it passed.
+
+    The verdict line is already printed, so in a notebook a Verdict displays
+    nothing (no stray ``True`` under the line); ``.passed`` holds the bool.
+    """
+
+    __slots__ = ("passed",)
+
+    def __init__(self, passed: bool):
+        self.passed = bool(passed)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other):
+        if isinstance(other, (bool, np.bool_, Verdict)):
+            return self.passed == bool(other)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash(self.passed)
+
+    def __repr__(self) -> str:
+        return f"Verdict(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """Show nothing: the one-line verdict was printed by the check."""
+
+
+def _returns_verdict(check):
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        return Verdict(check(*args, **kwargs))
+    return wrapper
+
+
 def _passed(name: str, count: int) -> str:
     if count == 1:
         return f"✅ {name}: the check passed."
@@ -406,3 +444,9 @@ def environment_report(requirements=None) -> bool:
         print(f"[{'OK' if ok else 'FAIL'}] {package} {version} (needs {spec})")
     sys.stdout.flush()
     return all_ok
+
+
+check_function = _returns_verdict(check_function)
+check_value = _returns_verdict(check_value)
+check_true = _returns_verdict(check_true)
+environment_report = _returns_verdict(environment_report)

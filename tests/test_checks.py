@@ -38,13 +38,13 @@ def one_line(capsys):
 # -------------------------------------------------------------------- check_function
 def test_all_pass_with_expected_values(capsys):
     cases = [((2.0,), 4.0), ((np.arange(3.0),), np.array([0.0, 1.0, 4.0])), ((-1,), 1)]
-    assert check_function("sq", square, cases) is True
+    assert check_function("sq", square, cases).passed is True
     assert one_line(capsys) == "✅ sq: all 3 checks passed."
 
 
 def test_all_pass_with_reference(capsys):
     cases = [(np.linspace(-1, 1, 5),), (np.ones((2, 3)),), 3.0]  # a bare value is one argument
-    assert check_function("sq", lambda x: x ** 2, cases, reference=square) is True
+    assert check_function("sq", lambda x: x ** 2, cases, reference=square).passed is True
     assert one_line(capsys) == "✅ sq: all 3 checks passed."
 
 
@@ -62,7 +62,7 @@ def test_keyword_arguments(capsys):
 
 
 def test_not_attempted(capsys):
-    assert check_function("sq", stub, [((2.0,), 4.0)]) is False
+    assert check_function("sq", stub, [((2.0,), 4.0)]).passed is False
     assert one_line(capsys) == NOT_ATTEMPTED
 
 
@@ -72,12 +72,12 @@ def test_not_attempted_anywhere_wins(capsys):
             raise NotImplementedError()
         return x * x + 1  # wrong on the first case
 
-    assert check_function("sq", partly, [((-1.0,), 1.0), ((2.0,), 4.0)]) is False
+    assert check_function("sq", partly, [((-1.0,), 1.0), ((2.0,), 4.0)]).passed is False
     assert one_line(capsys) == NOT_ATTEMPTED
 
 
 def test_wrong_value_names_the_case(capsys):
-    assert check_function("sq", lambda x: x + x, [((2.0,), 4.0), ((3.0,), 9.0)]) is False
+    assert check_function("sq", lambda x: x + x, [((2.0,), 4.0), ((3.0,), 9.0)]).passed is False
     assert one_line(capsys) == "❌ sq: case 2: input 3.; got 6.; expected 9.."
 
 
@@ -106,7 +106,7 @@ def test_exception_is_a_verdict(capsys):
     def broken(x):
         raise ValueError("shapes (2,) and (3,) do not match")
 
-    assert check_function("sq", broken, [((2.0,), 4.0)]) is False
+    assert check_function("sq", broken, [((2.0,), 4.0)]).passed is False
     assert one_line(capsys) == (
         "❌ sq: case 1: input 2.; raised ValueError: shapes (2,) and (3,) do not match."
     )
@@ -166,9 +166,9 @@ def test_long_inputs_are_truncated(capsys):
 
 
 def test_never_raises(capsys):
-    assert check_function("sq", 42, [((1,), 1)]) is False
+    assert check_function("sq", 42, [((1,), 1)]).passed is False
     assert one_line(capsys) == "❌ sq: expected a function, got 42."
-    assert check_function("sq", square, [1.0]) is False  # not a pair and no reference
+    assert check_function("sq", square, [1.0]).passed is False  # not a pair and no reference
     assert one_line(capsys).startswith("❌ sq: the check itself failed: TypeError")
 
     class Weird:
@@ -178,7 +178,7 @@ def test_never_raises(capsys):
         def __repr__(self):
             raise RuntimeError("no repr")
 
-    assert check_function("w", lambda: Weird(), [((), 1.0)]) is False
+    assert check_function("w", lambda: Weird(), [((), 1.0)]).passed is False
     assert one_line(capsys) == "❌ w: case 1: input ; got <Weird>; expected 1.."
 
 
@@ -199,20 +199,20 @@ def test_short_repr_is_one_bounded_line(array):
 
 # ------------------------------------------------------------------ check_value
 def test_check_value_verdicts(capsys):
-    assert check_value("w", np.float32(3.0), 3.0) is True
+    assert check_value("w", np.float32(3.0), 3.0).passed is True
     assert one_line(capsys) == "✅ w: the check passed."
-    assert check_value("w", lambda: np.array([1.0, 2.0]), [1.0, 2.0]) is True
+    assert check_value("w", lambda: np.array([1.0, 2.0]), [1.0, 2.0]).passed is True
     assert one_line(capsys) == "✅ w: the check passed."
-    assert check_value("w", 2.5, 3.0) is False
+    assert check_value("w", 2.5, 3.0).passed is False
     assert one_line(capsys) == "❌ w: got 2.5; expected 3.."
-    assert check_value("w", np.ones(3), np.ones((3, 1))) is False
+    assert check_value("w", np.ones(3), np.ones((3, 1))).passed is False
     assert one_line(capsys) == "❌ w: got shape (3,) [1. 1. 1.]; expected shape (3, 1) [[1.] [1.] [1.]]."
 
 
 def test_check_value_not_attempted(capsys):
-    assert check_value("sq", stub, 1.0) is False
+    assert check_value("sq", stub, 1.0).passed is False
     assert one_line(capsys) == NOT_ATTEMPTED
-    assert check_value("w", lambda: undefined_name, 1.0) is False  # noqa: F821
+    assert check_value("w", lambda: undefined_name, 1.0).passed is False  # noqa: F821
     assert one_line(capsys) == (
         "⏳ w: not attempted yet — name 'undefined_name' is not defined; finish the exercise "
         "cell above and run it, then run this cell again."
@@ -220,21 +220,21 @@ def test_check_value_not_attempted(capsys):
 
 
 def test_check_value_exception(capsys):
-    assert check_value("w", lambda: 1 / 0, 1.0) is False
+    assert check_value("w", lambda: 1 / 0, 1.0).passed is False
     assert one_line(capsys) == "❌ w: raised ZeroDivisionError: division by zero."
 
 
 # ------------------------------------------------------------------- check_true
 def test_check_true_verdicts(capsys):
-    assert check_true("positive", True, "all outputs must be > 0.") is True
+    assert check_true("positive", True, "all outputs must be > 0.").passed is True
     assert one_line(capsys) == "✅ positive: the check passed."
-    assert check_true("positive", lambda: np.array([1, 2]) > 0, "hint") is True
+    assert check_true("positive", lambda: np.array([1, 2]) > 0, "hint").passed is True
     assert one_line(capsys) == "✅ positive: the check passed."
-    assert check_true("positive", lambda: np.array([1, -2]) > 0, "all outputs must be > 0.") is False
+    assert check_true("positive", lambda: np.array([1, -2]) > 0, "all outputs must be > 0.").passed is False
     assert one_line(capsys) == "❌ positive: all outputs must be > 0."
-    assert check_true("positive", stub, "hint") is False
+    assert check_true("positive", stub, "hint").passed is False
     assert one_line(capsys).startswith("⏳ positive: not attempted yet")
-    assert check_true("positive", lambda: [][1], "lists start at 0.") is False
+    assert check_true("positive", lambda: [][1], "lists start at 0.").passed is False
     assert one_line(capsys) == "❌ positive: raised IndexError: list index out of range. lists start at 0."
 
 
@@ -260,13 +260,13 @@ def test_version_satisfies(version, spec, ok):
 def test_environment_report_lines(capsys):
     ok = environment_report({"numpy": ">=1.0", "surely-not-a-real-package-xyz": ">=1.0"})
     lines = capsys.readouterr().out.splitlines()
-    assert ok is False
+    assert ok.passed is False
     assert re.fullmatch(r"\[OK\] Python \d+\.\d+\.\d+\S* \(needs >=3\.10\)", lines[0])
     assert lines[1] == f"[OK] numpy {np.__version__} (needs >=1.0)"
     assert lines[2] == "[FAIL] surely-not-a-real-package-xyz not installed (needs >=1.0)"
-    assert environment_report({"numpy": ">=999"}) is False
+    assert environment_report({"numpy": ">=999"}).passed is False
     assert capsys.readouterr().out.splitlines()[1] == f"[FAIL] numpy {np.__version__} (needs >=999)"
-    assert environment_report({"numpy": ">=1.0"}) is True
+    assert environment_report({"numpy": ">=1.0"}).passed is True
 
 
 def read_requirements(path):
@@ -288,3 +288,13 @@ def test_requirements_match_requirements_txt():
 
 def test_binder_installs_the_same_packages():
     assert read_requirements(ROOT / "binder" / "requirements.txt") == checks.REQUIREMENTS
+
+
+def test_verdict_is_truthy_and_displays_nothing_in_a_notebook():
+    from nnlib.checks import Verdict
+
+    good, bad = Verdict(True), Verdict(False)
+    assert good and not bad
+    assert good == True and bad == False  # noqa: E712
+    assert repr(bad) == "Verdict(passed=False)"
+    assert good._ipython_display_() is None  # IPython calls this instead of printing True
