@@ -40,6 +40,7 @@ REQUIREMENTS = {
     "tqdm": ">=4.64",
     "pandas": ">=2.0",
     "jupyterlab": ">=4.0",
+    "scikit-learn": ">=1.3",
     "torch": "==2.13.0",
 }
 
