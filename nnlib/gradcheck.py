@@ -63,7 +63,7 @@ def gradcheck(fn, inputs, samples: int = 20, eps: float = 1e-6, atol: float = 1e
             if not abs(got - numeric) <= atol + rtol * abs(numeric):
                 message = (
                     f"gradcheck failed for input {i} (shape {t.shape}) at index "
-                    f"{np.unravel_index(int(j), t.shape)}: backprop gives {got:.6g}, "
+                    f"{tuple(int(k) for k in np.unravel_index(int(j), t.shape))}: backprop gives {got:.6g}, "
                     f"central differences give {numeric:.6g}"
                 )
                 if raise_on_failure:

@@ -27,6 +27,7 @@ __all__ = [
     "stack",
     "where",
     "tensor",
+    "unbroadcast",
 ]
 
 _GRAD_ENABLED = True
@@ -122,6 +123,11 @@ def _unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if extra:
         grad = grad.reshape(shape)
     return grad
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Chapter 03: sum a gradient computed in a broadcast shape back to an operand's ``shape``."""
+    return _unbroadcast(np.asarray(grad), tuple(shape))
 
 
 def _is_advanced_index(index) -> bool:
