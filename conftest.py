@@ -20,6 +20,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 
+#: pytest-xdist runs two test processes on two cores, so every test process and every
+#: notebook kernel gets one BLAS/OpenMP thread: no oversubscription (tiny matrix products
+#: stall for seconds otherwise), and stored notebook outputs that do not depend on how
+#: many cores a machine has. A variable you set yourself wins.
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+for _name, _value in SINGLE_THREAD_ENV.items():
+    os.environ.setdefault(_name, _value)
+
 #: Notebooks below these top-level folders have their outputs compared.
 STRICT_NOTEBOOK_DIRS = ("solutions",)
 

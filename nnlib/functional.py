@@ -19,11 +19,13 @@ from .losses import (  # noqa: F401  (re-exported)
     l1_loss,
     mse_loss,
 )
+from .attention import embedding, layer_norm, scaled_dot_product_attention  # noqa: F401  (chapter 11)
 from .random import get_rng
 from .tensor import Tensor, _operand
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "dropout", "linear",
+    "embedding", "layer_norm", "scaled_dot_product_attention",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
 ]
 

@@ -4,7 +4,8 @@
     python scripts/execute_solutions.py solutions/03_backprop.ipynb
 
 Each notebook runs top to bottom in a fresh ``python3`` kernel started in the
-notebook's folder (as nbval does), with matplotlib's inline backend. The saved
+notebook's folder (as nbval does), with matplotlib's inline backend and one
+BLAS thread (as conftest.py gives the test kernels). The saved
 file is normalized so diffs stay small and reruns are byte-stable: notebook
 metadata is reduced to the kernelspec and language name (no widget state, no
 Python version), and per-cell execution timestamps are dropped. Afterwards run
@@ -22,6 +23,8 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from conftest import SINGLE_THREAD_ENV  # noqa: E402  (kernels run as they do under pytest)
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
@@ -53,6 +56,8 @@ def main(argv=None) -> int:
     parser.add_argument("paths", nargs="*", type=Path)
     args = parser.parse_args(argv)
     os.environ.pop("MPLBACKEND", None)  # the kernel then picks the inline backend
+    for name, value in SINGLE_THREAD_ENV.items():
+        os.environ.setdefault(name, value)
     paths = args.paths or sorted((ROOT / "solutions").glob("*.ipynb"))
     for path in paths:
         print(f"{path}: ", end="", flush=True)

@@ -5,13 +5,16 @@ Chapter 06 brings ``Dense``, ``Activation`` and ``Flatten``; chapter 09 adds
 first call (or at once when ``input_shape`` is given), has a ``name``, a
 ``trainable`` flag, ``get_weights``/``set_weights`` and a ``get_config`` that
 ``save``/``load_model`` use. ``register_layer`` adds a class to the whitelist
-``load_model`` may rebuild.
+``load_model`` may rebuild. Chapter 11 adds the sequence layers: ``Embedding``,
+``LayerNorm``, ``MultiHeadAttention`` and the GPT ``TransformerBlock``.
 """
 from .base import Layer, register_layer, registered_layers
 from .core import Activation, Dense, Dropout, Flatten, GaussianNoise, activation_name, get_activation
 from .normalization import BatchNormalization, batch_norm_train
+from .sequence import Embedding, LayerNorm, MultiHeadAttention, TransformerBlock
 
 __all__ = [
     "Layer", "Dense", "Activation", "Flatten", "Dropout", "GaussianNoise", "BatchNormalization",
+    "Embedding", "LayerNorm", "MultiHeadAttention", "TransformerBlock",
     "get_activation", "activation_name", "batch_norm_train", "register_layer", "registered_layers",
 ]

@@ -1,0 +1,213 @@
+"""Benchmark (chapters 11-12): a GPT training step and generation, nnlib against torch eager.
+
+The model is the course's benchmark GPT: character vocabulary 65, context 64, width 128,
+4 heads, 4 layers (about 0.8M parameters), batch 32, AdamW, float32. The torch model is
+``TorchGPT`` from tests/test_gpt.py -- the reference those tests prove equivalent -- loaded
+with the same initial weights and trained on the same batches. Both run interleaved in one
+process (an nnlib block, a torch block, repeated; medians reported), so a busy machine
+slows both alike.
+
+Generation: tokens per second for batch 1, a 16-token prompt and 200 new tokens (greedy),
+with and without the KV cache, for both frameworks (same window rule past the context).
+
+Run:  python benchmarks/bench_gpt.py                 (a minute or two)
+      python benchmarks/bench_gpt.py --threads 1      (one BLAS / torch thread each)
+      python benchmarks/bench_gpt.py --quick          (a smoke test)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CONFIG = dict(vocab_size=65, context_length=64, d_model=128, n_heads=4, n_layers=4)
+BATCH = 32
+
+
+def settings(threads) -> dict:
+    import torch
+
+    info = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+            "cpu count": os.cpu_count(), "torch threads": torch.get_num_threads(),
+            "threads requested": threads if threads else "default"}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var):
+            info[var] = os.environ[var]
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            key = f"{pool.get('internal_api')} ({os.path.basename(pool.get('filepath', ''))})"
+            info[key] = f"{pool.get('num_threads')} threads, {pool.get('architecture', '?')} kernel"
+    except ImportError:
+        info["threadpoolctl"] = "not installed"
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["numpy BLAS"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # noqa: BLE001 - older NumPy: no dict mode
+        pass
+    for line in torch.__config__.parallel_info().splitlines():
+        if " : " in line and ("get_num_threads" in line or "backend" in line.lower()):
+            key, value = line.split(" : ", 1)
+            info["torch " + key.strip()] = value.strip()
+    return info
+
+
+def build(seed: int = 0):
+    import torch
+
+    import nnlib
+    from nnlib.gpt import GPT, GPTConfig
+    from tests.test_gpt import TorchGPT
+
+    nnlib.manual_seed(seed)
+    model = GPT(GPTConfig(**CONFIG))
+    tmodel = TorchGPT.from_nnlib(model)
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, CONFIG["vocab_size"], size=200_000)
+    return model, tmodel, tokens, torch
+
+
+def step_fns(model, tmodel, tokens, torch):
+    import torch.nn.functional as TF
+
+    from nnlib.gpt import sample_batch
+    from nnlib.optim import AdamW
+
+    opt = AdamW(model.parameters(), lr=1e-3)
+    topt = torch.optim.AdamW(tmodel.parameters(), lr=1e-3)
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    v = CONFIG["vocab_size"]
+
+    def ours():
+        x, y = sample_batch(tokens, BATCH, CONFIG["context_length"], rng_a)
+        loss = model.loss(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def theirs():
+        x, y = sample_batch(tokens, BATCH, CONFIG["context_length"], rng_b)
+        loss = TF.cross_entropy(tmodel(torch.from_numpy(x)).reshape(-1, v), torch.from_numpy(y).reshape(-1))
+        topt.zero_grad()
+        loss.backward()
+        topt.step()
+        return loss.item()
+    return ours, theirs
+
+
+def timed(fn, n: int, cpu: list | None = None) -> float:
+    """Milliseconds of wall time per call (and, into ``cpu``, of process CPU time per call)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        fn()
+    if cpu is not None:
+        cpu.append((time.process_time() - start_cpu) / n * 1000.0)
+    return (time.perf_counter() - start) / n * 1000.0
+
+
+def bench_training(model, tmodel, tokens, torch, rounds: int, steps: int) -> dict:
+    ours, theirs = step_fns(model, tmodel, tokens, torch)
+    first = ours(), theirs()
+    if abs(first[0] - first[1]) > 1e-4 * max(1.0, abs(first[1])):
+        raise SystemExit(f"the two models disagree at the first step: {first[0]} vs {first[1]}")
+    for _ in range(2):
+        ours(), theirs()
+    t_ours, t_theirs, c_ours, c_theirs = [], [], [], []
+    for _ in range(rounds):
+        t_ours.append(timed(ours, steps, c_ours))
+        t_theirs.append(timed(theirs, steps, c_theirs))
+    a, b = statistics.median(t_ours), statistics.median(t_theirs)
+    ca, cb = statistics.median(c_ours), statistics.median(c_theirs)
+    return {"nnlib_ms": a, "torch_ms": b, "ratio": a / b, "nnlib_best_ms": min(t_ours), "torch_best_ms": min(t_theirs),
+            "nnlib_cpu_ms": ca, "torch_cpu_ms": cb, "cpu_ratio": ca / cb, "first_loss": first[0]}
+
+
+def bench_generation(model, tmodel, torch, rounds: int, new_tokens: int) -> dict:
+    prompt = np.arange(16) % CONFIG["vocab_size"]
+    results = {}
+    for use_cache in (True, False):
+        def ours():
+            return model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
+
+        def theirs():
+            return tmodel.generate_greedy(torch.from_numpy(prompt[None]), new_tokens, use_cache=use_cache)
+        same = np.array_equal(ours(), theirs().numpy()[0])
+        t_ours, t_theirs, c_ours, c_theirs = [], [], [], []
+        for _ in range(rounds):
+            t_ours.append(timed(ours, 1, c_ours))
+            t_theirs.append(timed(theirs, 1, c_theirs))
+        a, b = statistics.median(t_ours), statistics.median(t_theirs)
+        ca, cb = statistics.median(c_ours), statistics.median(c_theirs)
+        key = "cache" if use_cache else "no_cache"
+        results[key] = {"nnlib_tok_s": new_tokens / a * 1000.0, "torch_tok_s": new_tokens / b * 1000.0,
+                        "speed_ratio": b / a, "nnlib_cpu_tok_s": new_tokens / ca * 1000.0,
+                        "torch_cpu_tok_s": new_tokens / cb * 1000.0, "cpu_speed_ratio": cb / ca,
+                        "same_tokens": bool(same)}
+    return results
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved blocks per framework")
+    ap.add_argument("--steps", type=int, default=5, help="training steps per block")
+    ap.add_argument("--new-tokens", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=0, help="BLAS and torch threads (0: leave the defaults)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds of 2 steps, 50 tokens")
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.steps, args.new_tokens = 2, 2, 50
+    try:
+        from nnlib._allocator import configure_allocator
+        configure_allocator()
+    except ImportError:
+        pass
+    model, tmodel, tokens, torch = build()
+    limiter = None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        try:
+            from threadpoolctl import threadpool_limits
+            limiter = threadpool_limits(limits=args.threads)
+        except ImportError:
+            print("threadpoolctl is not installed: set OPENBLAS_NUM_THREADS to limit NumPy's threads")
+    info = settings(args.threads)
+    print("GPT " + ", ".join(f"{k}={v}" for k, v in CONFIG.items()) + f", batch {BATCH}, AdamW, float32")
+    for key, value in info.items():
+        print(f"  {key}: {value}")
+    train = bench_training(model, tmodel, tokens, torch, args.rounds, args.steps)
+    print(f"\ntraining step (median)  nnlib {train['nnlib_ms']:8.1f} ms   torch {train['torch_ms']:8.1f} ms   "
+          f"nnlib/torch {train['ratio']:.2f}")
+    print(f"training step (best)    nnlib {train['nnlib_best_ms']:8.1f} ms   torch {train['torch_best_ms']:8.1f} ms   "
+          f"nnlib/torch {train['nnlib_best_ms'] / train['torch_best_ms']:.2f}")
+    print(f"training step (CPU)     nnlib {train['nnlib_cpu_ms']:8.1f} ms   torch {train['torch_cpu_ms']:8.1f} ms   "
+          f"nnlib/torch {train['cpu_ratio']:.2f}   (process CPU time: steadier on a busy machine)")
+    gen = bench_generation(model, tmodel, torch, args.rounds, args.new_tokens)
+    for key, r in gen.items():
+        label = "with KV cache" if key == "cache" else "without cache"
+        print(f"generate {label}  nnlib {r['nnlib_tok_s']:6.0f} tok/s   torch {r['torch_tok_s']:6.0f} tok/s   "
+              f"nnlib speed / torch {r['speed_ratio']:.2f}   (CPU time: {r['nnlib_cpu_tok_s']:.0f} vs "
+              f"{r['torch_cpu_tok_s']:.0f} tok/s, {r['cpu_speed_ratio']:.2f})   same tokens: {r['same_tokens']}")
+    speedup = gen["cache"]["nnlib_tok_s"] / gen["no_cache"]["nnlib_tok_s"]
+    print(f"KV cache speed-up for nnlib: {speedup:.1f}x")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"settings": info, "training": train, "generation": gen}, fh, indent=2, default=str)
+    if limiter is not None:
+        limiter.unregister()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,458 @@
+"""Chapter 12: a GPT (生成式预训练 Transformer) built from nnlib's own layers.
+
+::
+
+    from nnlib.gpt import GPT, GPTConfig
+    model = GPT(GPTConfig(vocab_size=96, context_length=128, d_model=128, n_heads=4, n_layers=4))
+    logits = model(ids)                      # ids (B, T) int -> logits (B, T, vocab)
+    loss = model.loss(ids, targets)          # mean next-token cross-entropy
+    out = model.generate(prompt_ids, 200, temperature=0.8, top_k=20, seed=0)
+    model.save("gpt.nnlib", tokenizer=tok);  model = GPT.load("gpt.nnlib")
+
+The architecture is GPT-2's: token and learned position embeddings, ``n_layers``
+pre-LayerNorm :class:`~nnlib.layers.sequence.TransformerBlock`\\ s, a final
+LayerNorm, and a language-model head that (with ``tie_weights``) reuses the
+token-embedding table. ``generate`` keeps a key/value cache so that each new
+token costs one position's work.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from . import functional as F
+from .attention import KVCache
+from .layers.core import Dense
+from .layers.sequence import Embedding, LayerNorm, TransformerBlock, gpt2_normal
+from .module import Module
+from .tensor import Tensor, no_grad
+
+__all__ = ["GPTConfig", "GPT", "sample_batch", "sample_next", "ngram_baselines", "tokenizer_to_json",
+           "tokenizer_from_json"]
+
+
+@dataclass
+class GPTConfig:
+    """Chapter 12: the shape of a GPT.
+
+    ``vocab_size`` tokens, at most ``context_length`` positions, width ``d_model``
+    split over ``n_heads`` heads, ``n_layers`` blocks, ``dropout`` (embeddings,
+    attention weights, residual branches) and ``tie_weights`` (the output layer
+    reuses the token-embedding table, as GPT-2).
+    """
+
+    vocab_size: int = 96
+    context_length: int = 128
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers: int = 4
+    dropout: float = 0.0
+    tie_weights: bool = True
+
+    def __post_init__(self):
+        for name in ("vocab_size", "context_length", "d_model", "n_heads", "n_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value <= 0:
+                raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
+            setattr(self, name, int(value))
+        if self.d_model % self.n_heads:
+            raise ValueError(f"GPTConfig: d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+        self.dropout = float(self.dropout)
+        self.tie_weights = bool(self.tie_weights)
+
+    def to_dict(self) -> dict:
+        """Chapter 12: the config as a plain dict (JSON-ready)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GPTConfig":
+        """Chapter 12: rebuild a config from :meth:`to_dict`; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"GPTConfig: unknown keys {unknown}; known keys are {sorted(known)}")
+        return cls(**d)
+
+
+# ------------------------------------------------------------------------------ tokenizers
+def tokenizer_to_json(tokenizer) -> dict:
+    """Chapter 12: a tokenizer (``nnlib.text`` CharTokenizer or BPETokenizer) as a JSON object."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "tokenizer.json")
+        tokenizer.save(path)
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+
+
+def tokenizer_from_json(obj: dict):
+    """Chapter 12: rebuild a tokenizer from :func:`tokenizer_to_json` (only nnlib's own classes)."""
+    from .text import BPETokenizer, CharTokenizer
+
+    classes = {cls._FORMAT: cls for cls in (CharTokenizer, BPETokenizer)}
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    if fmt not in classes:
+        raise ValueError(f"unknown tokenizer format {fmt!r}; nnlib reads {sorted(classes)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "tokenizer.json")
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh)
+        return classes[fmt].load(path)
+
+
+# ------------------------------------------------------------------------------ sampling
+def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                rng=None) -> np.ndarray:
+    """Chapter 12: pick one token id per row of ``logits`` (B, V).
+
+    - ``temperature`` divides the logits (below 1: sharper, above 1: flatter); 0 means
+      greedy (always the most likely token).
+    - ``top_k`` keeps only the k most likely tokens.
+    - ``top_p`` (nucleus sampling) keeps the smallest set of most likely tokens whose
+      probabilities add up to at least ``top_p``.
+
+    Sampling is by inverse CDF with one uniform number per row from ``rng`` (a
+    ``numpy.random.Generator``), in float64, so a seed gives the same tokens everywhere.
+    """
+    z = logits.data if isinstance(logits, Tensor) else np.asarray(logits)
+    squeeze = z.ndim == 1
+    z = np.atleast_2d(z).astype(np.float64)
+    if temperature is None or float(temperature) < 0.0:
+        raise ValueError(f"sample_next: temperature must be >= 0 (0 = greedy), got {temperature}")
+    if top_k is not None and (int(top_k) != top_k or top_k < 1):
+        raise ValueError(f"sample_next: top_k must be a positive integer or None, got {top_k}")
+    if top_p is not None and not 0.0 < float(top_p) <= 1.0:
+        raise ValueError(f"sample_next: top_p must be in (0, 1] or None, got {top_p}")
+    if float(temperature) == 0.0:
+        out = z.argmax(axis=-1)
+        return out[0] if squeeze else out
+    z = z / float(temperature)
+    vocab = z.shape[-1]
+    if top_k is not None and top_k < vocab:
+        kth = np.partition(z, vocab - int(top_k), axis=-1)[:, vocab - int(top_k)][:, None]
+        z = np.where(z < kth, -np.inf, z)
+    z -= z.max(axis=-1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=-1, keepdims=True)
+    if top_p is not None and top_p < 1.0:
+        order = np.argsort(-p, axis=-1, kind="stable")
+        sorted_p = np.take_along_axis(p, order, axis=-1)
+        before = np.cumsum(sorted_p, axis=-1) - sorted_p  # mass of the more likely tokens
+        drop_sorted = before >= float(top_p)
+        drop = np.zeros_like(drop_sorted)
+        np.put_along_axis(drop, order, drop_sorted, axis=-1)
+        p = np.where(drop, 0.0, p)
+    cdf = np.cumsum(p, axis=-1)
+    rng = np.random.default_rng() if rng is None else rng
+    u = rng.random(z.shape[0]) * cdf[:, -1]
+    out = np.minimum((cdf <= u[:, None]).sum(axis=-1), vocab - 1)
+    # never land on a zero-probability token because of rounding at the top end
+    zero = np.take_along_axis(p, out[:, None], axis=-1)[:, 0] == 0.0
+    if zero.any():
+        out[zero] = p[zero].argmax(axis=-1)
+    return out[0] if squeeze else out
+
+
+def sample_batch(tokens, batch_size: int, context_length: int, rng) -> tuple:
+    """Chapter 12: a random training batch from a long 1-D token array.
+
+    Returns ``(x, y)`` of shape (batch_size, context_length): windows starting at
+    random positions, and the same windows shifted by one (the next tokens).
+    """
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1 or tokens.size <= context_length:
+        raise ValueError(f"sample_batch: need a 1-D token array longer than context_length={context_length}, "
+                         f"got shape {tokens.shape}")
+    starts = rng.integers(0, tokens.size - context_length, size=batch_size)
+    offsets = starts[:, None] + np.arange(context_length)[None, :]
+    return tokens[offsets], tokens[offsets + 1]
+
+
+def ngram_baselines(train_ids, valid_ids, vocab_size: int, alpha: float = 1.0) -> dict:
+    """Chapter 12: the losses a GPT must beat: uniform, unigram and bigram models.
+
+    The unigram model predicts each token by its frequency in ``train_ids``; the bigram
+    model by its frequency after the previous token. Both use add-``alpha`` (Laplace)
+    smoothing so unseen tokens keep a small probability. Returns the cross-entropy of
+    each on ``valid_ids`` in nats per token: ``{"uniform", "unigram", "bigram"}``.
+    """
+    train = np.asarray(train_ids, dtype=np.int64)
+    valid = np.asarray(valid_ids, dtype=np.int64)
+    v = int(vocab_size)
+    uni = np.bincount(train, minlength=v).astype(np.float64) + alpha
+    uni /= uni.sum()
+    pairs = np.bincount(train[:-1] * v + train[1:], minlength=v * v).reshape(v, v).astype(np.float64) + alpha
+    rows = pairs.sum(axis=1, keepdims=True)
+    pairs = np.divide(pairs, rows, out=np.zeros_like(pairs), where=rows > 0)  # alpha=0: unseen rows stay 0
+    return {"uniform": float(np.log(v)), "unigram": float(-np.log(uni[valid]).mean()),
+            "bigram": float(-np.log(pairs[valid[:-1], valid[1:]]).mean())}
+
+
+# ------------------------------------------------------------------------------ the model
+def _id_array(ids, who: str) -> np.ndarray:
+    arr = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
+    if arr.dtype.kind == "f":
+        if arr.size and not np.all(arr == np.round(arr)):
+            raise TypeError(f"{who}: token ids must be integers, got non-integer floats")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "iu":
+        raise TypeError(f"{who}: token ids must be integers, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{who}: token ids must have shape (T,) or (batch, T), got {arr.shape}")
+    return arr
+
+
+class GPT(Module):
+    """Chapter 12: a GPT-2 style decoder-only language model.
+
+    ``GPT(config)`` or ``GPT(vocab_size=..., context_length=..., ...)``. Parameters:
+    ``wte`` (token embeddings), ``wpe`` (position embeddings), ``blocks`` (a list of
+    TransformerBlock), ``ln_f`` and, without weight tying, ``lm_head``. The
+    ``tokenizer`` attribute (optional) is saved with the model.
+    """
+
+    def __init__(self, config: GPTConfig | None = None, dtype="float32", **kwargs):
+        if config is None:
+            config = GPTConfig(**kwargs)
+        elif kwargs:
+            raise TypeError("GPT: pass either a GPTConfig or keyword arguments, not both")
+        if isinstance(config, dict):
+            config = GPTConfig.from_dict(config)
+        self.config = config
+        self.tokenizer = None
+        self.metadata = {}
+        c = config
+        self.wte = Embedding(c.vocab_size, c.d_model, name="wte", dtype=dtype)
+        self.wpe = Embedding(c.context_length, c.d_model, name="wpe", dtype=dtype)
+        self.blocks = [TransformerBlock(c.d_model, c.n_heads, dropout=c.dropout, causal=True, n_layers=c.n_layers,
+                                        name=f"block{i}", dtype=dtype) for i in range(c.n_layers)]
+        self.ln_f = LayerNorm(c.d_model, name="ln_f", dtype=dtype)
+        if not c.tie_weights:
+            self.lm_head = Dense(c.vocab_size, input_shape=(c.d_model,), use_bias=False,
+                                 kernel_initializer=gpt2_normal(), name="lm_head", dtype=dtype)
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, idx, cache: KVCache | None = None, last_only: bool = False) -> Tensor:
+        """Chapter 12: logits (B, T, vocab_size) for token ids (B, T); ids of shape (T,) give (T, vocab_size).
+
+        With a :class:`~nnlib.attention.KVCache` (inference), ``idx`` holds only the new
+        tokens; their positions continue after the cached ones. ``last_only`` returns the
+        logits of the last position only, (B, 1, V), which is all generation needs.
+        """
+        ids = _id_array(idx, "GPT")
+        squeeze = ids.ndim == 1
+        if squeeze:
+            ids = ids[None, :]
+        b, t = ids.shape
+        start = cache.length if cache is not None else 0
+        ctx = self.config.context_length
+        if t == 0:
+            raise ValueError("GPT: got an empty sequence of token ids")
+        if start + t > ctx:
+            raise ValueError(f"GPT: {start + t} positions{' (with the cache)' if start else ''} exceed the "
+                             f"model's context_length={ctx}; crop the input to its last {ctx} tokens")
+        x = self.wte(ids) + self.wpe(np.arange(start, start + t))
+        p = self.config.dropout
+        if self.training and p > 0.0:
+            x = F.dropout(x, p, True)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache=None if cache is None else cache.layers[i])
+        if last_only:
+            x = x[:, -1:, :]
+        x = self.ln_f(x)
+        if self.config.tie_weights:
+            logits = x @ self.wte.embeddings.T
+        else:
+            logits = self.lm_head(x)
+        if squeeze:
+            logits = logits.reshape(logits.shape[1:])
+        return logits
+
+    def loss(self, idx, targets) -> Tensor:
+        """Chapter 12: mean cross-entropy of the next-token predictions (targets = ids shifted by one)."""
+        return F.cross_entropy(self.forward(idx), targets)
+
+    def evaluate_loss(self, tokens, batch_size: int = 16, max_windows: int | None = None) -> float:
+        """Chapter 12: mean next-token loss over a long 1-D token array (e.g. the validation text).
+
+        The text is cut into consecutive, non-overlapping windows of ``context_length``
+        (deterministic, no sampling); ``max_windows`` limits the work. ``exp`` of the
+        result is the perplexity (困惑度).
+        """
+        tokens = np.asarray(tokens)
+        ctx = self.config.context_length
+        n = (tokens.size - 1) // ctx
+        if n < 1:
+            raise ValueError(f"evaluate_loss: need more than context_length={ctx} tokens, got {tokens.size}")
+        if max_windows is not None:
+            n = min(n, int(max_windows))
+        x = tokens[: n * ctx].reshape(n, ctx)
+        y = tokens[1: n * ctx + 1].reshape(n, ctx)
+        was_training = self.training
+        self.eval()
+        total = 0.0
+        try:
+            with no_grad():
+                for i in range(0, n, batch_size):
+                    loss = F.cross_entropy(self.forward(x[i:i + batch_size]), y[i:i + batch_size], reduction="sum")
+                    total += float(loss.item())
+        finally:
+            self.train(was_training)
+        return total / (n * ctx)
+
+    # ---------------------------------------------------------------- generation
+    def generate(self, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, seed: int | None = None, use_cache: bool = True,
+                 stop_token=None) -> np.ndarray:
+        """Chapter 12: continue ``prompt_ids`` by ``max_new_tokens`` tokens; returns prompt + new ids.
+
+        ``prompt_ids`` is (T,) or (batch, T) and so is the result. Sampling follows
+        :func:`sample_next` (``temperature`` 0 = greedy, ``top_k``, ``top_p``) with
+        ``numpy.random.default_rng(seed)``: a seed gives the same text every time.
+
+        ``use_cache`` keeps the keys and values of past positions (KV cache, 键值缓存),
+        so each step feeds only the newest token. The result is the same with and
+        without the cache. When the text outgrows ``context_length`` the model looks at a
+        window of the last ``3/4 * context_length`` tokens, and slides that window forward
+        (recomputing it once) each time it fills up again, in both modes.
+
+        ``stop_token`` (an id or a collection of ids): stop after a row produces one (the
+        other rows of a batch are then filled with that id until all rows have stopped).
+        """
+        ids = _id_array(prompt_ids, "GPT.generate")
+        squeeze = ids.ndim == 1
+        if squeeze:
+            ids = ids[None, :]
+        if ids.shape[1] == 0:
+            raise ValueError("GPT.generate: the prompt is empty; give at least one token id")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
+            raise ValueError(f"GPT.generate: prompt token ids must be in 0..{self.config.vocab_size - 1}")
+        max_new_tokens = int(max_new_tokens)
+        if max_new_tokens < 0:
+            raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+        stops = None if stop_token is None else np.atleast_1d(np.asarray(stop_token, dtype=np.int64))
+        rng = np.random.default_rng(seed)
+        c = self.config
+        ctx = c.context_length
+        keep = max(1, ctx - ctx // 4)
+        b = ids.shape[0]
+        out = np.empty((b, ids.shape[1] + max_new_tokens), dtype=np.int64)
+        out[:, :ids.shape[1]] = ids
+        n = ids.shape[1]
+        start = 0
+        cache = KVCache(c.n_layers, b, c.n_heads, ctx, c.d_model // c.n_heads,
+                        dtype=self.wte.embeddings.dtype) if use_cache else None
+        finished = np.zeros(b, dtype=bool)
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                for _ in range(max_new_tokens):
+                    if n - start > ctx:
+                        start = n - keep
+                        if cache is not None:
+                            cache.reset()
+                    if cache is not None:
+                        logits = self.forward(out[:, start + cache.length:n], cache=cache, last_only=True)
+                    else:
+                        logits = self.forward(out[:, start:n], last_only=True)
+                    nxt = sample_next(logits.data[:, -1, :], temperature, top_k, top_p, rng)
+                    if stops is not None:
+                        nxt = np.where(finished, stops[0], nxt)
+                        finished |= np.isin(nxt, stops)
+                    out[:, n] = nxt
+                    n += 1
+                    if stops is not None and finished.all():
+                        break
+        finally:
+            self.train(was_training)
+        out = out[:, :n]
+        return out[0] if squeeze else out
+
+    def generate_text(self, prompt: str, max_new_tokens: int, tokenizer=None, **kwargs) -> str:
+        """Chapter 12: ``generate`` on a string: encode with the tokenizer, decode prompt + continuation.
+
+        ``tokenizer`` defaults to ``self.tokenizer`` (set by :meth:`load` or by hand);
+        other keyword arguments go to :meth:`generate`.
+        """
+        tok = tokenizer if tokenizer is not None else self.tokenizer
+        if tok is None:
+            raise ValueError("GPT.generate_text needs a tokenizer: pass tokenizer= or set model.tokenizer")
+        ids = tok.encode(prompt)
+        return tok.decode(self.generate(np.asarray(ids, dtype=np.int64), max_new_tokens, **kwargs).tolist())
+
+    # ---------------------------------------------------------------- training helpers
+    def optimizer_groups(self, weight_decay: float = 0.1) -> list:
+        """Chapter 12: parameter groups for AdamW: decay the matrices, not biases, LayerNorm or embeddings.
+
+        ``AdamW(model.optimizer_groups(0.1), lr=3e-4)``.
+        """
+        decay, no_decay = [], []
+        embeddings = {id(self.wte.embeddings), id(self.wpe.embeddings)}
+        for p in self.parameters():
+            if not p.requires_grad:
+                continue
+            (decay if p.ndim >= 2 and id(p) not in embeddings else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": float(weight_decay)}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        return [g for g in groups if g["params"]]
+
+    # ---------------------------------------------------------------- saving
+    def save(self, path, tokenizer=None, metadata: dict | None = None) -> str:
+        """Chapter 12: write the model (config, weights and tokenizer) to one nnlib archive (zip, no pickle).
+
+        ``tokenizer`` defaults to ``self.tokenizer``; ``metadata`` (JSON-able dict, e.g.
+        training steps and losses) is stored too and comes back as ``model.metadata``.
+        """
+        from .io import save_archive
+
+        for name, module in self.named_modules():
+            if type(module).__name__ == "LoRADense":
+                raise ValueError(f"GPT.save: the model has LoRA adapters ({name}); fold them in first with "
+                                 f"nnlib.lora.merge_lora(model), or save only the adapters with "
+                                 f"nnlib.lora.lora_state_dict(model)")
+        tok = tokenizer if tokenizer is not None else self.tokenizer
+        extra_json = {"tokenizer": tokenizer_to_json(tok)} if tok is not None else None
+        config = {"class": "GPT", "gpt_config": self.config.to_dict(),
+                  "dtype": str(self.wte.embeddings.dtype)}
+        return save_archive(path, config, dict(self.state_dict()), metadata=metadata, extra_json=extra_json)
+
+    @classmethod
+    def load(cls, path) -> "GPT":
+        """Chapter 12: rebuild a GPT saved by :meth:`save` (with its tokenizer and metadata)."""
+        from .io import ModelFileError, load_archive
+
+        archive = load_archive(path)
+        if archive.config.get("class") != "GPT" or not isinstance(archive.config.get("gpt_config"), dict):
+            raise ModelFileError(f"{path}: not a GPT checkpoint (config.json has class "
+                                 f"{archive.config.get('class')!r})")
+        try:
+            config = GPTConfig.from_dict(archive.config["gpt_config"])
+            dtype = archive.config.get("dtype", "float32")
+            if dtype not in ("float32", "float64"):
+                raise ValueError(f"unsupported dtype {dtype!r}")
+            model = cls(config, dtype=dtype)
+            model.load_state_dict(archive.arrays)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelFileError(f"{path}: the GPT checkpoint does not fit its config: {exc}") from None
+        tok = archive.extra_json.get("tokenizer")
+        if tok is not None:
+            try:
+                model.tokenizer = tokenizer_from_json(tok)
+            except (ValueError, TypeError) as exc:
+                raise ModelFileError(f"{path}: bad tokenizer: {exc}") from None
+        model.metadata = {k: v for k, v in archive.metadata.items()}
+        model.eval()
+        return model
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"GPT(vocab_size={c.vocab_size}, context_length={c.context_length}, d_model={c.d_model}, "
+                f"n_heads={c.n_heads}, n_layers={c.n_layers}, dropout={c.dropout}, tie_weights={c.tie_weights}; "
+                f"{self.num_parameters():,} parameters)")
