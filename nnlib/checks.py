@@ -13,6 +13,7 @@ one line and returns True or False; it never raises, so a wrong answer never sto
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import platform
@@ -137,6 +138,11 @@ class _Mismatch:
             got, expected = short_repr(self.got, False), short_repr(self.expected, False)
             return (f"{where}got shape {_shape(self.got)} {got}; "
                     f"expected shape {_shape(self.expected)} {expected}.")
+        if self.kind == "type":  # e.g. a list holding the right numbers where an array is expected
+            wanted = "a NumPy array" if isinstance(self.expected, np.ndarray) else f"a {type(self.expected).__name__}"
+            hint = ", e.g. np.array(...)" if isinstance(self.expected, np.ndarray) else ""
+            return (f"{where}got a {type(self.got).__name__} {got}; expected {wanted} {expected} "
+                    f"(convert the result{hint}).")
         if self.kind == "length":
             return (f"{where}got {len(self.got)} items {got}; "
                     f"expected {len(self.expected)} items {expected}.")
@@ -157,6 +163,8 @@ def _mismatch(got, expected, atol: float, rtol: float):
         if got_array is None and _is_number(got):
             got_array = np.asarray(got)
         if got_array is None:
+            if exp_array is not None and isinstance(got, (list, tuple)):
+                return _Mismatch(got, expected, "type")
             return _Mismatch(got, expected)
         if exp_array is None:
             exp_array = np.asarray(expected)
@@ -207,6 +215,39 @@ def _is_thunk(obj) -> bool:
     return inspect.isfunction(obj) or inspect.ismethod(obj) or isinstance(obj, functools.partial)
 
 
+def _call_thunk(name: str, value, suffix: str = ""):
+    """(True, result) for a zero-argument function ``value`` that ran, (True, value) for anything else.
+
+    (False, None) when the function raised; its verdict line is already printed: ⏳ for
+    NotImplementedError or an undefined name (the exercise is not done yet), ❌ otherwise
+    (followed by ``suffix``).
+    """
+    if not _is_thunk(value):
+        return True, value
+    try:
+        return True, value()
+    except NotImplementedError:
+        print(_NOT_ATTEMPTED.format(name=name))
+    except NameError as error:
+        print(_NOT_RUN.format(name=name, error=_squash(str(error))))
+    except Exception as error:
+        print(f"❌ {name}: raised {_error_text(error)}.{suffix}")
+    return False, None
+
+
+def _snapshot(args: tuple, kwargs: dict):
+    """Deep copies of a case's arguments (the originals if they cannot be copied).
+
+    Taken before the learner's function runs, because it may change its arguments in
+    place: the verdict then still shows the input it was given, and the reference
+    computes the expected value from that input.
+    """
+    try:
+        return copy.deepcopy(args), copy.deepcopy(kwargs)
+    except Exception:
+        return args, kwargs
+
+
 def _split_case(case, has_reference: bool):
     """(args tuple, kwargs dict, expected or None) for one case."""
     if has_reference:
@@ -243,22 +284,24 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
         first_failure = None
         for number, case in enumerate(cases, start=1):
             args, kwargs, expected = _split_case(case, reference is not None)
+            shown_args, shown_kwargs = _snapshot(args, kwargs)
             try:
                 got = fn(*args, **kwargs)
-                if reference is not None:
-                    expected = reference(*args, **kwargs)
+                if reference is not None:  # on its own copy, so that shown_args stay as given
+                    ref_args, ref_kwargs = _snapshot(shown_args, shown_kwargs)
+                    expected = reference(*ref_args, **ref_kwargs)
             except NotImplementedError:
                 print(_NOT_ATTEMPTED.format(name=name))
                 return False
             except Exception as error:  # report the learner's exception as a verdict
                 if first_failure is None:
-                    first_failure = (f"❌ {name}: case {number}: input {_input_repr(args, kwargs)}; "
+                    first_failure = (f"❌ {name}: case {number}: input {_input_repr(shown_args, shown_kwargs)}; "
                                      f"raised {_error_text(error)}.")
                 continue
             if first_failure is None:
                 found = _compare(got, expected, atol, rtol, compare)
                 if found is not None:
-                    first_failure = (f"❌ {name}: case {number}: input {_input_repr(args, kwargs)}; "
+                    first_failure = (f"❌ {name}: case {number}: input {_input_repr(shown_args, shown_kwargs)}; "
                                      + found.describe())
         if first_failure is not None:
             print(first_failure)
@@ -280,18 +323,9 @@ def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None) -> bool
     instead of an error. Comparison as in ``check_function``.
     """
     try:
-        if _is_thunk(got):
-            try:
-                got = got()
-            except NotImplementedError:
-                print(_NOT_ATTEMPTED.format(name=name))
-                return False
-            except NameError as error:
-                print(_NOT_RUN.format(name=name, error=_squash(str(error))))
-                return False
-            except Exception as error:
-                print(f"❌ {name}: raised {_error_text(error)}.")
-                return False
+        ran, got = _call_thunk(name, got)
+        if not ran:
+            return False
         found = _compare(got, expected, atol, rtol, compare)
         if found is not None:
             print(f"❌ {name}: " + found.describe())
@@ -312,19 +346,9 @@ def check_true(name, fn_or_bool, hint) -> bool:
     function returning one; NotImplementedError or an undefined name reads ⏳.
     """
     try:
-        value = fn_or_bool
-        if _is_thunk(value):
-            try:
-                value = value()
-            except NotImplementedError:
-                print(_NOT_ATTEMPTED.format(name=name))
-                return False
-            except NameError as error:
-                print(_NOT_RUN.format(name=name, error=_squash(str(error))))
-                return False
-            except Exception as error:
-                print(f"❌ {name}: raised {_error_text(error)}. {hint}")
-                return False
+        ran, value = _call_thunk(name, fn_or_bool, f" {hint}")
+        if not ran:
+            return False
         array = _as_array(value)
         ok = bool(np.all(array)) if array is not None else bool(value)
         if ok:

@@ -389,9 +389,24 @@ class _Scaler:
             )
         return arr
 
+    def fit(self, X, y=None):
+        """Chapter 05: learn the per-column statistics of X, forgetting any earlier fit (``y`` is ignored)."""
+        self._reset()
+        return self.partial_fit(X)
+
     def fit_transform(self, X, y=None):
         """Chapter 05: ``fit(X)`` then ``transform(X)`` in one call (``y`` is ignored)."""
         return self.fit(X).transform(X)
+
+    def _rows(self, X):
+        """(validated X, True if this is the first batch of rows) for ``fit``/``partial_fit``."""
+        first = not hasattr(self, self._fitted_attr)
+        return self._validate(X, "fit" if first else "partial_fit", reset=first), first
+
+    def _output(self, X, method: str) -> np.ndarray:
+        """A float copy of X to transform in place, after checking the scaler is fitted and X fits it."""
+        self._check_fitted(method)
+        return np.array(self._validate(X, method, reset=False), copy=True)
 
     def _reset(self):
         for attr in list(vars(self)):
@@ -436,15 +451,9 @@ class StandardScaler(_Scaler):
             params["with_std"] = False
         return params
 
-    def fit(self, X, y=None):
-        """Chapter 05: learn the mean and standard deviation of every column of X."""
-        self._reset()
-        return self.partial_fit(X)
-
     def partial_fit(self, X, y=None):
         """Chapter 05: update the statistics with more rows (the first call starts them)."""
-        first = not hasattr(self, "n_samples_seen_")
-        X = self._validate(X, "partial_fit" if not first else "fit", reset=first)
+        X, first = self._rows(X)
         n_new = X.shape[0]
         if not self.with_mean and not self.with_std:
             self.mean_ = None
@@ -492,9 +501,7 @@ class StandardScaler(_Scaler):
 
     def transform(self, X):
         """Chapter 05: standardize X with the statistics learned in ``fit``."""
-        self._check_fitted("transform")
-        X = self._validate(X, "transform", reset=False)
-        out = np.array(X, copy=True)
+        out = self._output(X, "transform")
         if self.with_mean:
             out -= self.mean_.astype(out.dtype)
         if self.with_std:
@@ -503,9 +510,7 @@ class StandardScaler(_Scaler):
 
     def inverse_transform(self, X):
         """Chapter 05: undo ``transform``: x = z * scale_ + mean_."""
-        self._check_fitted("inverse_transform")
-        X = self._validate(X, "inverse_transform", reset=False)
-        out = np.array(X, copy=True)
+        out = self._output(X, "inverse_transform")
         if self.with_std:
             out *= self.scale_.astype(out.dtype)
         if self.with_mean:
@@ -539,11 +544,6 @@ class MinMaxScaler(_Scaler):
             params["clip"] = True
         return params
 
-    def fit(self, X, y=None):
-        """Chapter 05: learn each column's minimum and maximum from X."""
-        self._reset()
-        return self.partial_fit(X)
-
     def partial_fit(self, X, y=None):
         """Chapter 05: widen the learned minimum and maximum with more rows."""
         try:
@@ -557,8 +557,7 @@ class MinMaxScaler(_Scaler):
                 "MinMaxScaler: feature_range min must be smaller than max, got "
                 f"{self.feature_range!r}"
             )
-        first = not hasattr(self, "n_samples_seen_")
-        X = self._validate(X, "fit" if first else "partial_fit", reset=first)
+        X, first = self._rows(X)
         low = np.asarray(low, dtype=X.dtype)
         high = np.asarray(high, dtype=X.dtype)
         data_min = X.min(axis=0)
@@ -581,9 +580,7 @@ class MinMaxScaler(_Scaler):
 
     def transform(self, X):
         """Chapter 05: map X into ``feature_range`` with the learned min and max."""
-        self._check_fitted("transform")
-        X = self._validate(X, "transform", reset=False)
-        out = np.array(X, copy=True)
+        out = self._output(X, "transform")
         out *= self.scale_
         out += self.min_
         if self.clip:
@@ -593,9 +590,7 @@ class MinMaxScaler(_Scaler):
 
     def inverse_transform(self, X):
         """Chapter 05: undo ``transform``: x = (z - min_) / scale_."""
-        self._check_fitted("inverse_transform")
-        X = self._validate(X, "inverse_transform", reset=False)
-        out = np.array(X, copy=True)
+        out = self._output(X, "inverse_transform")
         out -= self.min_
         out /= self.scale_
         return out

@@ -97,8 +97,11 @@ def feature_names(name: str = BREAST_CANCER_CSV) -> list[str]:
     return [c for c in header if c != "label"]
 
 
-def _load_table(name: str, dtype) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(feature names, X, y) of a shipped CSV whose last column is ``label``."""
+def _load_table(name: str, dtype, as_frame: bool):
+    """``(X, y)`` of a shipped CSV whose last column is ``label``, or one DataFrame with ``as_frame``.
+
+    X is float64 (``dtype`` is how the file's numbers are read), y int64.
+    """
     path = data_path(name)
     header = _read_header(path)
     if header[-1] != "label":
@@ -106,7 +109,13 @@ def _load_table(name: str, dtype) -> tuple[list[str], np.ndarray, np.ndarray]:
     table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=dtype, ndmin=2)
     X = np.ascontiguousarray(table[:, :-1], dtype=np.float64)
     y = table[:, -1].astype(np.int64)
-    return header[:-1], X, y
+    if as_frame:
+        import pandas as pd
+
+        frame = pd.DataFrame(X, columns=header[:-1])
+        frame["label"] = y
+        return frame
+    return X, y
 
 
 def load_breast_cancer(as_frame: bool = False):
@@ -118,14 +127,7 @@ def load_breast_cancer(as_frame: bool = False):
     pandas DataFrame with the 30 named feature columns and ``label`` (pandas is
     imported only then). Column names: :func:`feature_names`.
     """
-    names, X, y = _load_table(BREAST_CANCER_CSV, np.float64)
-    if as_frame:
-        import pandas as pd
-
-        frame = pd.DataFrame(X, columns=names)
-        frame["label"] = y
-        return frame
-    return X, y
+    return _load_table(BREAST_CANCER_CSV, np.float64, as_frame)
 
 
 def load_digits(as_frame: bool = False):
@@ -137,11 +139,4 @@ def load_digits(as_frame: bool = False):
     With ``as_frame=True`` returns a pandas DataFrame with columns p0..p63 and
     ``label``.
     """
-    names, X, y = _load_table(DIGITS_CSV, np.int64)
-    if as_frame:
-        import pandas as pd
-
-        frame = pd.DataFrame(X, columns=names)
-        frame["label"] = y
-        return frame
-    return X, y
+    return _load_table(DIGITS_CSV, np.int64, as_frame)

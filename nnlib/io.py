@@ -33,8 +33,9 @@ import io
 import json
 import os
 import re
-import tempfile
+import secrets
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,7 @@ __all__ = [
     "Archive",
     "save_archive",
     "load_archive",
+    "atomic_write",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MAX_JSON_BYTES",
@@ -63,6 +65,10 @@ _RESERVED = {"config", "weights", "metadata"}
 _GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.\-/:\[\]]{1,256}$")
 _NUMERIC_KINDS = "biuf"
+#: what zipfile raises for a damaged archive or member: a bad CRC or directory (BadZipFile), a corrupt
+#: deflate stream (zlib.error), a forged "version needed to extract" or compression method
+#: (NotImplementedError), an encrypted member (RuntimeError), impossible offsets (ValueError, EOFError)
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError)
 
 
 class ModelFileError(ValueError):
@@ -197,20 +203,45 @@ def save_archive(path, config: dict, arrays: dict, metadata: dict | None = None,
         _check_group_name(name, "extra JSON")
         members.append((f"{name}.json", _json_bytes(value, f"extra_json[{name!r}]"), True))
 
+    return atomic_write(path, lambda f: _write_members(f, members), "save_archive")
+
+
+def _create_temp(folder: str, base: str):
+    """(fd, path) of a new, exclusively created file next to the target, with the usual permissions.
+
+    ``os.open(..., 0o666)`` lets the operating system apply the umask, as for any new file
+    (changing the process-wide umask to read it would race with other threads).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file in {folder!r}")  # pragma: no cover
+
+
+def atomic_write(path, write, who: str = "atomic_write") -> str:
+    """Chapter 14: write the file ``path`` all at once or not at all; returns the path written.
+
+    ``write(f)`` fills a binary file object: a temporary file in the same folder,
+    which is flushed to disk and then renamed over ``path`` with :func:`os.replace`
+    (atomic on POSIX and Windows). If ``write`` fails or is interrupted, an existing
+    file at ``path`` is left untouched and the temporary file is removed.
+    """
+    path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save_archive: the folder {folder!r} (for {path!r}) does not exist")
+        raise FileNotFoundError(f"{who}: the folder {folder!r} (for {path!r}) does not exist")
     if os.path.isdir(path):
-        raise IsADirectoryError(f"save_archive: {path!r} is a folder; give a file name")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+        raise IsADirectoryError(f"{who}: {path!r} is a folder; give a file name")
+    fd, tmp = _create_temp(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
-            _write_members(f, members)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -233,7 +264,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, limit: i
     try:
         with zf.open(info) as member:
             data = member.read(limit + 1)
-    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+    except _DAMAGED as exc:
         raise _fail(path, f"member {info.filename!r} is damaged or truncated ({exc})") from None
     if len(data) > limit:  # pragma: no cover - zipfile already caps at file_size
         raise _fail(path, f"member {info.filename!r} is larger than the allowed {limit:,} bytes")
@@ -243,8 +274,8 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, limit: i
 def _parse_json(data: bytes, member: str, path: str):
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(path, f"{member} is not valid JSON ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # Recursion: absurdly deep nesting
+        raise _fail(path, f"{member} is not valid JSON ({type(exc).__name__}: {exc})") from None
 
 
 def _parse_npy_header(raw: bytes, name: str, where: str, path: str):
@@ -288,7 +319,7 @@ def _parse_npy_header(raw: bytes, name: str, where: str, path: str):
 def _read_npz(data: bytes, member: str, path: str, budget: list) -> dict:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except _DAMAGED as exc:
         raise _fail(path, f"{member} is not a valid .npz file ({exc})") from None
     arrays = {}
     with zf:
@@ -348,6 +379,8 @@ def load_archive(path, max_bytes: int | None = None) -> Archive:
         raise _fail(path, "not an nnlib model file (not a zip archive; nnlib's save() writes zip archives)") from None
     except OSError as exc:
         raise _fail(path, f"cannot be read ({exc})") from None
+    except _DAMAGED as exc:  # e.g. a forged "version needed to extract" in the zip directory
+        raise _fail(path, f"the zip archive is damaged or was tampered with ({exc})") from None
     with zf:
         infos = {}
         for info in zf.infolist():

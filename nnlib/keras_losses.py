@@ -83,11 +83,15 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
 
-def _float_targets(name: str, y, output_shape: tuple, dtype) -> np.ndarray:
+def _check_numeric(name, y):
     y = np.asarray(y)
     if y.dtype.kind not in "biuf":
         raise ValueError(f"{name}: labels must be numbers, got an array of dtype {y.dtype}")
-    y = y.astype(dtype, copy=False)
+    return y
+
+
+def _float_targets(name: str, y, output_shape: tuple, dtype) -> np.ndarray:
+    y = _check_numeric(name, y).astype(dtype, copy=False)
     out_rank = len(output_shape)
     if y.ndim == out_rank - 1 and output_shape[-1] == 1:
         y = y.reshape(y.shape + (1,))  # (N,) labels for a one-unit output, as Keras accepts
@@ -99,7 +103,29 @@ def _float_targets(name: str, y, output_shape: tuple, dtype) -> np.ndarray:
     return y
 
 
-class BinaryCrossentropy(Loss):
+class _Crossentropy(Loss):
+    """Chapter 07: a cross-entropy on probabilities (default) or, with ``from_logits=True``, on raw scores.
+
+    Subclasses implement ``_from_probabilities(y_true, y_pred)`` and ``from_logits_loss``.
+    """
+
+    def __init__(self, from_logits: bool = False):
+        self.from_logits = bool(from_logits)
+
+    def __call__(self, y_true, y_pred) -> Tensor:
+        if self.from_logits:
+            return self.from_logits_loss(y_true, y_pred)
+        return self._from_probabilities(y_true, y_pred)
+
+    def _from_probabilities(self, y_true, y_pred) -> Tensor:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        """Chapter 07: {'from_logits': ...}."""
+        return {"from_logits": self.from_logits}
+
+
+class BinaryCrossentropy(_Crossentropy):
     """Chapter 07: binary cross-entropy, -mean(y log p + (1 - y) log(1 - p)), for 0/1 labels.
 
     With ``from_logits=False`` (default) the predictions are probabilities,
@@ -110,12 +136,7 @@ class BinaryCrossentropy(Loss):
     name = "binary_crossentropy"
     logits_activation = "sigmoid"
 
-    def __init__(self, from_logits: bool = False):
-        self.from_logits = bool(from_logits)
-
-    def __call__(self, y_true, y_pred) -> Tensor:
-        if self.from_logits:
-            return self.from_logits_loss(y_true, y_pred)
+    def _from_probabilities(self, y_true, y_pred) -> Tensor:
         p = _as_tensor(y_pred)
         y = _target_array(y_true).astype(p.dtype, copy=False)
         if y.shape != p.shape:
@@ -150,19 +171,8 @@ class BinaryCrossentropy(Loss):
             )
         return y
 
-    def get_config(self) -> dict:
-        """Chapter 07: {'from_logits': ...}."""
-        return {"from_logits": self.from_logits}
 
-
-def _check_numeric(name, y):
-    y = np.asarray(y)
-    if y.dtype.kind not in "biuf":
-        raise ValueError(f"{name}: labels must be numbers, got an array of dtype {y.dtype}")
-    return y
-
-
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_Crossentropy):
     """Chapter 07: softmax cross-entropy for ONE-HOT labels of shape (N, C).
 
     On probabilities (default) it normalizes each row, clips to [1e-7, 1 - 1e-7]
@@ -173,12 +183,7 @@ class CategoricalCrossentropy(Loss):
     name = "categorical_crossentropy"
     logits_activation = "softmax"
 
-    def __init__(self, from_logits: bool = False):
-        self.from_logits = bool(from_logits)
-
-    def __call__(self, y_true, y_pred) -> Tensor:
-        if self.from_logits:
-            return self.from_logits_loss(y_true, y_pred)
+    def _from_probabilities(self, y_true, y_pred) -> Tensor:
         p = _as_tensor(y_pred)
         y = _target_array(y_true).astype(p.dtype, copy=False)
         p = p / p.sum(axis=-1, keepdims=True)
@@ -202,12 +207,8 @@ class CategoricalCrossentropy(Loss):
             )
         return _float_targets(self.name, y, output_shape, dtype)
 
-    def get_config(self) -> dict:
-        """Chapter 07: {'from_logits': ...}."""
-        return {"from_logits": self.from_logits}
 
-
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(_Crossentropy):
     """Chapter 07: softmax cross-entropy for INTEGER class labels of shape (N,).
 
     For one-hot labels use :class:`CategoricalCrossentropy`.
@@ -216,12 +217,7 @@ class SparseCategoricalCrossentropy(Loss):
     name = "sparse_categorical_crossentropy"
     logits_activation = "softmax"
 
-    def __init__(self, from_logits: bool = False):
-        self.from_logits = bool(from_logits)
-
-    def __call__(self, y_true, y_pred) -> Tensor:
-        if self.from_logits:
-            return self.from_logits_loss(y_true, y_pred)
+    def _from_probabilities(self, y_true, y_pred) -> Tensor:
         p = _as_tensor(y_pred)
         t = _target_array(y_true).astype(np.int64, copy=False).reshape(-1)
         classes = p.shape[-1]
@@ -261,10 +257,6 @@ class SparseCategoricalCrossentropy(Loss):
                 f"values from {y.min()} to {y.max()}"
             )
         return y
-
-    def get_config(self) -> dict:
-        """Chapter 07: {'from_logits': ...}."""
-        return {"from_logits": self.from_logits}
 
 
 class MeanSquaredError(Loss):

@@ -40,7 +40,8 @@ def _pair(name: str, prediction, target):
 
 def _reduce(name: str, values: np.ndarray, reduction: str):
     if reduction == "mean":
-        return np.asarray(values.mean(), dtype=values.dtype), 1.0 / max(values.size, 1)
+        scale = 1.0 / max(values.size, 1)
+        return np.asarray(values.sum() * scale, dtype=values.dtype), scale
     if reduction == "sum":
         return np.asarray(values.sum(), dtype=values.dtype), 1.0
     if reduction == "none":

@@ -456,19 +456,16 @@ def roc_curve(y_true, y_score, *, pos_label=None, drop_intermediate: bool = True
     fps = np.concatenate([[0.0], fps])
     tps = np.concatenate([[0.0], tps])
     thresholds = np.concatenate([[np.inf], thresholds])
-    if fps[-1] <= 0:
-        warnings.warn("No negative samples in y_true, false positive value should be "
-                      "meaningless", UndefinedMetricWarning, stacklevel=2)
-        fpr = np.full(fps.shape, np.nan)
-    else:
-        fpr = fps / fps[-1]
-    if tps[-1] <= 0:
-        warnings.warn("No positive samples in y_true, true positive value should be "
-                      "meaningless", UndefinedMetricWarning, stacklevel=2)
-        tpr = np.full(tps.shape, np.nan)
-    else:
-        tpr = tps / tps[-1]
-    return fpr, tpr, thresholds
+    return _rate(fps, "negative", "false"), _rate(tps, "positive", "true"), thresholds
+
+
+def _rate(counts: np.ndarray, kind: str, which: str) -> np.ndarray:
+    """Cumulative counts / their total, or NaN (with scikit-learn's warning) when there are none."""
+    if counts[-1] <= 0:
+        warnings.warn(f"No {kind} samples in y_true, {which} positive value should be "
+                      "meaningless", UndefinedMetricWarning, stacklevel=3)
+        return np.full(counts.shape, np.nan)
+    return counts / counts[-1]
 
 
 def precision_recall_curve(y_true, y_score, *, pos_label=None, drop_intermediate: bool = False):

@@ -30,7 +30,8 @@ class Regularizer:
         return f"{type(self).__name__}({args})"
 
 
-def _factor(value, name: str) -> float:
+def nonnegative(value, name: str) -> float:
+    """Chapter 09: ``value`` as a float >= 0, or a ValueError "<name> must be a number >= 0"."""
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -44,7 +45,7 @@ class L2(Regularizer):
     """Chapter 09: L2 penalty ``l2 * sum(w ** 2)`` (Keras' default factor 0.01)."""
 
     def __init__(self, l2: float = 0.01):
-        self.l2 = _factor(l2, "L2: l2")
+        self.l2 = nonnegative(l2, "L2: l2")
 
     def __call__(self, weight):
         return (weight * weight).sum() * self.l2
@@ -58,7 +59,7 @@ class L1(Regularizer):
     """Chapter 09: L1 penalty ``l1 * sum(|w|)``, which pushes weights to exactly zero."""
 
     def __init__(self, l1: float = 0.01):
-        self.l1 = _factor(l1, "L1: l1")
+        self.l1 = nonnegative(l1, "L1: l1")
 
     def __call__(self, weight):
         return weight.abs().sum() * self.l1
@@ -72,8 +73,8 @@ class L1L2(Regularizer):
     """Chapter 09: ``l1 * sum(|w|) + l2 * sum(w ** 2)`` (Keras' defaults are 0 for both)."""
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0):
-        self.l1 = _factor(l1, "L1L2: l1")
-        self.l2 = _factor(l2, "L1L2: l2")
+        self.l1 = nonnegative(l1, "L1L2: l1")
+        self.l2 = nonnegative(l2, "L1L2: l2")
 
     def __call__(self, weight):
         penalty = (weight * weight).sum() * self.l2

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_write
+
 __all__ = ["load_corpus", "corpus_path", "CharTokenizer", "BPETokenizer", "PRE_SPLIT_PATTERN"]
 
 _SPLITS = ("train", "valid")
@@ -91,8 +93,8 @@ def _read_json(path, fmt: str) -> dict:
     try:
         with open(path, encoding="utf-8") as fh:
             obj = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{who}: {path} is not a valid JSON tokenizer file ({exc})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # Recursion: absurdly deep nesting
+        raise ValueError(f"{who}: {path} is not a valid JSON tokenizer file ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"{who}: {path} must hold a JSON object, found {type(obj).__name__}")
     if obj.get("format") != fmt:
@@ -104,10 +106,9 @@ def _read_json(path, fmt: str) -> dict:
 
 
 def _write_json(path, obj: dict) -> None:
-    path = Path(path)
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        json.dump(obj, fh, ensure_ascii=True, indent=1)
-        fh.write("\n")
+    """Write a tokenizer file atomically: an interrupted save never leaves a half-written file."""
+    text = json.dumps(obj, ensure_ascii=True, indent=1) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), "save")
 
 
 def _is_int(x) -> bool:

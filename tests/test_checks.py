@@ -112,6 +112,26 @@ def test_exception_is_a_verdict(capsys):
     )
 
 
+
+def test_a_function_that_changes_its_input_in_place(capsys):
+    """The verdict shows the input the learner's function was given and the reference's answer for it,
+    even when the function overwrote its argument."""
+    def zero_positives(x):  # a wrong relu that also changes x in place
+        x[x > 0] = 0
+        return x
+
+    assert not check_function("relu", zero_positives, [(np.array([-1.0, 0.0, 2.0]),)],
+                              reference=lambda x: np.maximum(x, 0))
+    assert one_line(capsys) == "❌ relu: case 1: input [-1. 0. 2.]; got [-1. 0. 0.]; expected [0. 0. 2.]."
+
+    def in_place_relu(x):  # right answer, computed in place: passes
+        np.maximum(x, 0, out=x)
+        return x
+
+    assert check_function("relu", in_place_relu, [(np.array([-1.0, 2.0]),), {"x": np.array([3.0, -4.0])}],
+                          reference=lambda x: np.maximum(x, 0))
+    assert one_line(capsys) == "✅ relu: all 2 checks passed."
+
 def test_missing_return_gets_a_hint(capsys):
     def forgot(x):
         x * x
@@ -208,6 +228,17 @@ def test_check_value_verdicts(capsys):
     assert check_value("w", np.ones(3), np.ones((3, 1))).passed is False
     assert one_line(capsys) == "❌ w: got shape (3,) [1. 1. 1.]; expected shape (3, 1) [[1.] [1.] [1.]]."
 
+
+
+def test_a_list_where_an_array_is_expected_is_named(capsys):
+    """Same numbers, other type: the verdict must not read "got [0.5, 0.5]; expected [0.5 0.5]"."""
+    assert check_value("w", [0.5, 0.5], np.array([0.5, 0.5])).passed is False
+    assert one_line(capsys) == (
+        "❌ w: got a list [0.5, 0.5]; expected a NumPy array [0.5 0.5] (convert the result, e.g. np.array(...)).")
+    assert check_value("w", (1.0, 2.0), nnlib.Tensor([1.0, 2.0])).passed is False
+    assert "got a tuple" in one_line(capsys)
+    assert check_value("w", np.array([0.5, 0.5]), [0.5, 0.5]).passed is True  # an array for a list is fine
+    one_line(capsys)
 
 def test_check_value_not_attempted(capsys):
     assert check_value("sq", stub, 1.0).passed is False

@@ -220,6 +220,7 @@ def test_forged_array_header_is_refused_without_allocating(tmp_path):
     ("not_nnlib_meta", "does not say format"),
     ("npz_not_zip", "not a valid .npz"),
     ("npz_text_member", "only .npy arrays"),
+    ("deep_json", "config.json is not valid JSON"),
 ])
 def test_tampered_archives(tmp_path, case, pattern):
     members = {"metadata.json": _meta(), "config.json": b"{}", "weights.npz": _npz(w=np.ones(2))}
@@ -233,6 +234,8 @@ def test_tampered_archives(tmp_path, case, pattern):
         members["metadata.json"] = json.dumps({"format": "nnlib-archive", "format_version": 99}).encode()
     elif case == "not_nnlib_meta":
         members["metadata.json"] = b'{"format": "something-else"}'
+    elif case == "deep_json":  # nesting deeper than Python's recursion limit
+        members["config.json"] = b"[" * 100_000 + b"]" * 100_000
     elif case == "npz_not_zip":
         members["weights.npz"] = b"garbage"
     elif case == "npz_text_member":
@@ -347,3 +350,118 @@ def test_model_file_mismatches_are_named(tmp_path):
     _rewrite(path, tmp_path / "shape2.zip", config=config)
     with pytest.raises(ModelFileError, match="build_input_shape"):
         load_model(tmp_path / "shape2.zip")
+
+
+# ---------------------------------------------------------------------- damaged bytes (review)
+def _member_data_offset(path, name):
+    """Where the (compressed) bytes of member ``name`` start inside the zip file at ``path``."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        name_len, extra_len = int.from_bytes(f.read(2), "little"), int.from_bytes(f.read(2), "little")
+    return info.header_offset + 30 + name_len + extra_len, info.compress_size
+
+
+def test_corrupt_deflate_stream_is_a_model_file_error(tmp_path):
+    path = tmp_path / "m.h5"
+    save_archive(path, {"layers": list(range(200))}, {"w": np.ones(3)})
+    start, size = _member_data_offset(path, "config.json")
+    data = bytearray(path.read_bytes())
+    data[start:start + size] = b"\xff" * size  # not a deflate stream: zlib raises its own error
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="config.json.*damaged"):
+        load_archive(path)
+
+
+def test_forged_zip_version_is_a_model_file_error(tmp_path):
+    path = tmp_path / "m.h5"
+    with zipfile.ZipFile(path, "w") as zf:
+        info = zipfile.ZipInfo("metadata.json")
+        info.extract_version = 99  # "needs zip 9.9 to extract": zipfile raises NotImplementedError
+        zf.writestr(info, _meta())
+    with pytest.raises(ModelFileError, match="damaged or was tampered"):
+        load_archive(path)
+
+
+def test_random_damage_never_escapes_as_another_error(tmp_path):
+    model, _, _ = _trained_model()
+    good = tmp_path / "good.h5"
+    model.save(good)
+    data = good.read_bytes()
+    rng = np.random.default_rng(0)
+    bad = tmp_path / "bad.h5"
+    for trial in range(150):
+        damaged = bytearray(data[:int(rng.integers(0, len(data)))] if trial % 5 == 0 else data)
+        for _ in range(int(rng.integers(1, 4))):
+            if damaged:
+                damaged[int(rng.integers(0, len(damaged)))] = int(rng.integers(0, 256))
+        bad.write_bytes(bytes(damaged))
+        try:
+            load_model(bad)
+        except ModelFileError:
+            pass
+
+
+@pytest.mark.parametrize("where", ["model", "layer", "optimizer", "loss"])
+def test_non_string_class_names_are_model_file_errors(tmp_path, where):
+    model, _, _ = _trained_model()
+    path = tmp_path / "m.zip"
+    model.save(path, include_optimizer=False)
+    config = load_archive(path).config
+    target = {"model": config, "layer": config["config"]["layers"][0],
+              "optimizer": config["compile_config"]["optimizer"], "loss": config["compile_config"]["loss"]}[where]
+    target["class_name"] = ["Dense"]  # a list is unhashable: a dict lookup would raise TypeError
+    _rewrite(path, tmp_path / "bad.zip", config=config)
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "bad.zip")
+
+
+@pytest.mark.parametrize("layer,change,pattern", [
+    (0, {"units": 2 ** 40}, "cannot be rebuilt|weights"),   # a kernel of 2**42 values: no memory for it
+    (0, {"units": 10 ** 30}, "cannot be rebuilt|weights"),  # not even an index-sized integer
+    (0, {"units": 100_000}, "holds .* weight values"),       # 400,000 values where the file has 89
+    (1, {"axis": 5}, "axis 5"),                              # out of range: was an IndexError
+    (1, {"dtype": "int64"}, "must be a float"),              # integer weights: compile() would raise TypeError
+])
+def test_tampered_layer_configs_are_model_file_errors(tmp_path, layer, change, pattern):
+    model, _, _ = _trained_model()
+    path = tmp_path / "m.zip"
+    model.save(path, include_optimizer=False)
+    config = load_archive(path).config
+    config["config"]["layers"][layer]["config"].update(change)
+    _rewrite(path, tmp_path / "tampered.zip", config=config)
+    with pytest.raises(ModelFileError, match=pattern):
+        load_model(tmp_path / "tampered.zip")
+
+
+def test_model_trained_with_a_scheduler_saves_and_loads(tmp_path):
+    model, x, y = _trained_model()
+    scheduler = optim.StepLR(model.optimizer, step_size=1, gamma=0.5)  # adds 'initial_lr' to the group
+    model.fit(x, y, epochs=1, verbose=0)
+    scheduler.step()
+    model.save(tmp_path / "m.zip")
+    loaded = load_model(tmp_path / "m.zip")
+    assert loaded.optimizer.lr == pytest.approx(model.optimizer.lr)
+    assert loaded.optimizer.param_groups[0]["initial_lr"] == model.optimizer.param_groups[0]["initial_lr"]
+    resumed = optim.StepLR(loaded.optimizer, step_size=1, gamma=0.5, last_epoch=scheduler.last_epoch)
+    assert resumed.get_last_lr() == pytest.approx([0.25 * 1e-3])
+
+
+
+def test_atomic_write_gives_usual_permissions_and_cleans_up(tmp_path):
+    reference = tmp_path / "plain.bin"
+    reference.write_bytes(b"x")  # created the ordinary way: 0o666 less the umask
+    path = tmp_path / "m.h5"
+    save_archive(path, {}, {"w": np.ones(2)})
+    assert path.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
+    assert nio.atomic_write(tmp_path / "a.txt", lambda f: f.write(b"hello")) == str(tmp_path / "a.txt")
+    assert (tmp_path / "a.txt").read_bytes() == b"hello"
+
+    def half_then_fail(f):
+        f.write(b"half")
+        raise ValueError("no more")
+    with pytest.raises(ValueError, match="no more"):
+        nio.atomic_write(tmp_path / "a.txt", half_then_fail)
+    assert (tmp_path / "a.txt").read_bytes() == b"hello"
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", "m.h5", "plain.bin"]

@@ -9,6 +9,7 @@ import nnlib
 from nnlib import initializers, regularizers
 from nnlib.layers import (Activation, BatchNormalization, Dense, Dropout, Flatten, GaussianNoise, Layer,
                           batch_norm_train, register_layer, registered_layers)
+from nnlib.models import Sequential
 from tests.parity import check_parity
 
 FAST = settings(max_examples=15, deadline=None)
@@ -199,6 +200,34 @@ def test_batch_normalization_weights_and_frozen_inference():
     np.testing.assert_array_equal(layer.moving_mean, np.zeros(4))
     with pytest.raises(ValueError, match=r"built for 4 features"):
         layer(np.ones((2, 3)))
+
+
+
+def test_batch_normalization_axis_out_of_range_is_named():
+    with pytest.raises(ValueError, match=r"axis 3 .* input shape \(None, 4\)"):
+        BatchNormalization(axis=3, input_shape=(4,))
+    layer = BatchNormalization(axis=-3)
+    with pytest.raises(ValueError, match=r"axis -3"):
+        layer(np.ones((2, 4), np.float32))
+    with pytest.raises(ValueError, match="BatchNormalization: dtype must be a float type"):
+        BatchNormalization(dtype="int32")
+
+
+def test_batch_normalization_single_sample_batch_trains_like_keras():
+    """A final batch of one row (e.g. 33 rows, batch_size=32) must not stop fit(); as in Keras the
+    batch variance is 0, so the output is beta and no gradient reaches the input."""
+    layer = BatchNormalization(input_shape=(3,))
+    x = nnlib.Tensor(np.array([[1.0, -2.0, 3.0]], np.float32), requires_grad=True)
+    out = layer(x)
+    np.testing.assert_allclose(out.data, np.zeros((1, 3)), atol=1e-6)  # beta = 0
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, np.zeros((1, 3)), atol=1e-6)
+    np.testing.assert_allclose(layer.moving_mean, 0.01 * np.array([1.0, -2.0, 3.0]), rtol=1e-6)
+    model = Sequential([Dense(4, input_shape=(3,)), BatchNormalization(), Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    rng = np.random.default_rng(0)
+    history = model.fit(rng.standard_normal((33, 3)), rng.integers(0, 2, 33), batch_size=32, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
 
 
 def test_l2_regularizer_penalty_and_gradient():

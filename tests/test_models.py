@@ -477,3 +477,26 @@ def test_fit_performance_breast_cancer_sized():
     start = time.process_time()
     model.fit(x, y, epochs=50, batch_size=32, validation_split=0.2, verbose=0)
     assert time.process_time() - start < 8.0  # ~1 s on an idle core; generous for shared CI machines
+
+
+def test_an_optimizer_attached_to_one_model_is_refused_by_another():
+    """Reusing one optimizer object for a second model would silently train the first model's weights."""
+    opt = optim.Adam(lr=0.01)
+    first, second = _model(seed=0), _model(seed=1)
+    first.compile(opt, "mse")
+    with pytest.raises(ValueError, match="already attached to model 'sequential.*'.*new optimizer"):
+        second.compile(opt, "mse")
+    first.compile(opt, "mse")  # compiling the same model again re-attaches (e.g. after freezing a layer)
+    assert first.optimizer is opt
+
+
+def test_accuracy_with_column_of_class_labels_is_sparse_like_keras():
+    """Integer labels of shape (N, 1) against N x C outputs: Keras picks sparse categorical accuracy."""
+    x, _ = _data(n=30)
+    labels = (np.arange(30) % 3).reshape(-1, 1)
+    model = _model(out_activation=None, units=3)
+    model.compile("sgd", loss=lambda yt, yp: nnlib.functional.cross_entropy(yp, yt.reshape(-1).astype(np.int64)),
+                  metrics=["accuracy"])
+    expected = np.mean(model.predict(x, verbose=0).argmax(-1) == labels[:, 0])  # before the one step
+    history = model.fit(x, labels, epochs=1, batch_size=30, shuffle=False, verbose=0)
+    assert history.history["accuracy"] == [pytest.approx(expected)]

@@ -145,6 +145,25 @@ def test_char_save_load(tmp_path):
     assert back.encode(text + "\u4e2d") == tok.encode(text + "\u4e2d")
 
 
+
+def test_failed_tokenizer_save_keeps_the_old_file(tmp_path):
+    path = tmp_path / "char.json"
+    CharTokenizer("ab").save(path)
+    before = path.read_bytes()
+    broken = CharTokenizer("xyz")
+    broken._chars = ["x", "y", object()]  # fails half-way through writing the JSON
+    with pytest.raises(TypeError):
+        broken.save(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["char.json"]
+    assert CharTokenizer.load(path).chars == ["a", "b"]
+
+
+def test_deeply_nested_tokenizer_file_is_a_value_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="not a valid JSON tokenizer file"):
+        CharTokenizer.load(path)
+
 # -- BPE: merges -----------------------------------------------------------------------------
 
 def test_bpe_hand_example():

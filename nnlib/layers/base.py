@@ -96,6 +96,19 @@ class Layer(Module):
                 ) from None
         self.input_shape = None if input_shape is None else (None,) + input_shape
 
+    def _float_dtype(self, dtype) -> np.dtype:
+        """The weights' dtype from ``dtype`` (e.g. 'float32'); a ValueError for a non-float one."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise ValueError(f"{type(self).__name__}: dtype must be a float type (float32 or float64), got {dtype}")
+        return dtype
+
+    def _build_if_shape_known(self) -> None:
+        """Build the weights at once when ``input_shape`` was given (the end of a subclass's ``__init__``)."""
+        if self.input_shape is not None:
+            self.build(self.input_shape)
+            self.built = True
+
     def build(self, input_shape: tuple) -> None:
         """Chapter 06: create the weights for inputs of ``input_shape`` (first axis = batch)."""
         self.built = True

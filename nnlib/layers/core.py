@@ -79,14 +79,10 @@ class Dense(Layer):
         self.kernel_regularizer = _regularizers.get(kernel_regularizer)
         self.bias_regularizer = _regularizers.get(bias_regularizer)
         self.use_bias = bool(use_bias)
-        self.dtype = np.dtype(dtype)
-        if self.dtype.kind != "f":
-            raise ValueError(f"Dense: dtype must be a float type (float32 or float64), got {self.dtype}")
+        self.dtype = self._float_dtype(dtype)
         self.kernel = None
         self.bias = None
-        if self.input_shape is not None:
-            self.build(self.input_shape)
-            self.built = True
+        self._build_if_shape_known()
 
     def build(self, input_shape) -> None:
         """Chapter 06: create kernel (in_features, units) and bias (units,) for inputs of ``input_shape``."""
@@ -195,8 +191,25 @@ class Flatten(Layer):
         return (input_shape[0], size)
 
 
+class _RandomLayer(Layer):
+    """Chapter 09: a layer that draws random numbers in training mode only.
+
+    ``seed`` gives the layer its own generator; otherwise nnlib's global one
+    (``nnlib.manual_seed``) is used.
+    """
+
+    def __init__(self, seed: int | None = None, name=None, trainable: bool = True, input_shape=None):
+        super().__init__(name=name, trainable=trainable, input_shape=input_shape)
+        self.seed = seed
+        self._rng = None if seed is None else np.random.default_rng(seed)
+
+    def _active(self, training: bool | None) -> bool:
+        """Training behaviour for this call: ``training`` if given, else the layer's mode."""
+        return self.training if training is None else bool(training)
+
+
 @register_layer
-class Dropout(Layer):
+class Dropout(_RandomLayer):
     """Chapter 09: zeroes a fraction ``rate`` of the values during training (inverted dropout).
 
     Kept values are scaled by 1/(1 - rate), so nothing changes at inference:
@@ -206,7 +219,7 @@ class Dropout(Layer):
     """
 
     def __init__(self, rate: float, seed: int | None = None, name=None, trainable: bool = True, input_shape=None):
-        super().__init__(name=name, trainable=trainable, input_shape=input_shape)
+        super().__init__(seed=seed, name=name, trainable=trainable, input_shape=input_shape)
         try:
             rate = float(rate)
         except (TypeError, ValueError):
@@ -214,13 +227,10 @@ class Dropout(Layer):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout: rate must be in [0, 1) (the fraction of values dropped), got {rate}")
         self.rate = rate
-        self.seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
 
     def forward(self, x, training: bool | None = None):
         """Chapter 09: drop values in training mode (or when ``training=True``); identity otherwise."""
-        active = self.training if training is None else bool(training)
-        return F.dropout(x, self.rate, training=active, rng=self._rng)
+        return F.dropout(x, self.rate, training=self._active(training), rng=self._rng)
 
     def get_config(self) -> dict:
         """Chapter 07: rate and seed (for ``save``)."""
@@ -230,7 +240,7 @@ class Dropout(Layer):
 
 
 @register_layer
-class GaussianNoise(Layer):
+class GaussianNoise(_RandomLayer):
     """Chapter 09: adds N(0, stddev^2) noise to the inputs during training only (a simple augmentation).
 
     Every epoch then sees slightly different copies of the training rows, which
@@ -239,21 +249,12 @@ class GaussianNoise(Layer):
     """
 
     def __init__(self, stddev: float, seed: int | None = None, name=None, trainable: bool = True, input_shape=None):
-        super().__init__(name=name, trainable=trainable, input_shape=input_shape)
-        try:
-            stddev = float(stddev)
-        except (TypeError, ValueError):
-            raise ValueError(f"GaussianNoise: stddev must be a number >= 0, got {stddev!r}") from None
-        if not stddev >= 0.0:
-            raise ValueError(f"GaussianNoise: stddev must be a number >= 0, got {stddev}")
-        self.stddev = stddev
-        self.seed = seed
-        self._rng = None if seed is None else np.random.default_rng(seed)
+        super().__init__(seed=seed, name=name, trainable=trainable, input_shape=input_shape)
+        self.stddev = _regularizers.nonnegative(stddev, "GaussianNoise: stddev")
 
     def forward(self, x, training: bool | None = None):
         """Chapter 09: ``x + noise`` in training mode (or when ``training=True``); ``x`` otherwise."""
-        active = self.training if training is None else bool(training)
-        if not active or self.stddev == 0.0:
+        if not self._active(training) or self.stddev == 0.0:
             return x
         rng = self._rng if self._rng is not None else get_rng()
         noise = rng.standard_normal(x.shape).astype(x.dtype) * np.asarray(self.stddev, dtype=x.dtype)

@@ -19,6 +19,7 @@ import numpy as np
 from .. import initializers
 from ..tensor import Parameter, Tensor
 from .base import Layer, register_layer
+from .core import _shape_text
 
 __all__ = ["BatchNormalization", "batch_norm_train"]
 
@@ -93,18 +94,20 @@ class BatchNormalization(Layer):
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
-        self.dtype = np.dtype(dtype)
+        self.dtype = self._float_dtype(dtype)
         self.gamma = None
         self.beta = None
-        if self.input_shape is not None:
-            self.build(self.input_shape)
-            self.built = True
+        self._build_if_shape_known()
 
     def build(self, input_shape) -> None:
         """Chapter 09: create gamma, beta and the moving statistics for the feature axis."""
         if len(input_shape) < 2:
             raise ValueError(f"layer {self.name!r} (BatchNormalization) needs inputs with a batch axis and a "
                              f"feature axis, got shape {tuple(input_shape)}")
+        if not -len(input_shape) < self.axis < len(input_shape) or self.axis % len(input_shape) == 0:
+            raise ValueError(f"layer {self.name!r} (BatchNormalization): axis {self.axis} is not a feature axis of "
+                             f"input shape {_shape_text(input_shape)}; use an axis from 1 to "
+                             f"{len(input_shape) - 1} (or -1 for the last)")
         channels = input_shape[self.axis]
         if channels is None:
             raise ValueError(f"layer {self.name!r} (BatchNormalization): the feature axis {self.axis} of input "
@@ -143,12 +146,7 @@ class BatchNormalization(Layer):
         """Chapter 09: normalize with batch statistics (training) or the moving ones (inference)."""
         bshape = self._check(x)
         active = (self.training and self.trainable) if training is None else bool(training)
-        if active:
-            if x.shape[0] < 2 and x.ndim == 2:
-                raise ValueError(
-                    f"layer {self.name!r} (BatchNormalization) needs more than one sample per batch in "
-                    "training (the variance of one value is 0); use a larger batch_size"
-                )
+        if active:  # one sample has variance 0: the output is beta, as in Keras (no error)
             out, mean, var = batch_norm_train(x, self.gamma, self.beta, self.epsilon, self.axis)
             keep = self.momentum
             self._buffers["moving_mean"] = (self.moving_mean * keep + mean * (1.0 - keep)).astype(self.dtype)

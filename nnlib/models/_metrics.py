@@ -14,25 +14,38 @@ import numpy as np
 __all__ = ["METRIC_NAMES", "check_metric", "make_metric", "RunningMean"]
 
 
+# Each built-in metric returns (sum of the per-sample values, number of samples) for one batch,
+# straight from counts: an epoch's value is then total / count, the mean over every sample
+# seen. A "sample" is a row (or a position of a sequence), and a row's value is the mean over
+# its last axis, as in Keras; summing those means is summing all values / the last axis' size.
+def _per_row(values: np.ndarray, total) -> tuple:
+    width = values.shape[-1] if values.ndim > 1 else 1
+    return total / width, values.size // width
+
+
 def _binary_accuracy(y, p):
-    return np.mean(y == (p > 0.5), axis=-1)
+    hits = y == (p > 0.5)
+    return _per_row(hits, np.count_nonzero(hits))
 
 
 def _categorical_accuracy(y, p):
-    return (np.argmax(y, axis=-1) == np.argmax(p, axis=-1)).astype(np.float64)
+    hits = np.argmax(y, axis=-1) == np.argmax(p, axis=-1)
+    return np.count_nonzero(hits), hits.size
 
 
 def _sparse_categorical_accuracy(y, p):
-    return (y.reshape(p.shape[:-1]) == np.argmax(p, axis=-1)).astype(np.float64)
+    hits = y.reshape(p.shape[:-1]) == np.argmax(p, axis=-1)
+    return np.count_nonzero(hits), hits.size
 
 
 def _mse(y, p):
     d = p - y
-    return np.mean(d * d, axis=-1)
+    return _per_row(d, float(np.sum(d * d, dtype=np.float64)))
 
 
 def _mae(y, p):
-    return np.mean(np.abs(p - y), axis=-1)
+    d = np.abs(p - y)
+    return _per_row(d, float(np.sum(d, dtype=np.float64)))
 
 
 _FUNCTIONS = {
@@ -62,7 +75,11 @@ def check_metric(metric) -> None:
 
 
 class RunningMean:
-    """Chapter 07: ``name`` plus a sum/count of per-sample values; ``result()`` is their mean."""
+    """Chapter 07: ``name`` plus a sum/count of per-sample values; ``result()`` is their mean.
+
+    ``fn(y_true, y_pred)`` returns one value per sample (or the batch mean, which then
+    counts once per sample), like a Keras metric function.
+    """
 
     def __init__(self, name: str, fn):
         self.name = name
@@ -89,21 +106,31 @@ class RunningMean:
         return self.total / self.count if self.count else float("nan")
 
 
+class _BuiltinMean(RunningMean):
+    """A built-in metric: ``fn`` already returns the batch's (sum, count), without per-sample arrays."""
+
+    def update(self, y, p) -> None:
+        total, count = self.fn(y, p)
+        self.total += float(total)
+        self.count += int(count)
+
+
 def make_metric(metric, output_shape: tuple, y: np.ndarray, loss_name: str | None) -> RunningMean:
     """Chapter 07: a fresh accumulator for ``metric``; 'accuracy' picks binary/sparse/categorical.
 
     'accuracy' is binary accuracy (threshold 0.5) for a one-unit output (or a
     binary cross-entropy loss), sparse categorical accuracy when the labels are
-    class indices (one axis fewer than the output), categorical otherwise.
+    class indices (one axis fewer than the output, or a last axis of 1, as
+    Keras decides), categorical otherwise.
     """
     if callable(metric) and not isinstance(metric, str):
         return RunningMean(getattr(metric, "__name__", "metric"), metric)
     if metric in ("accuracy", "acc"):
         if output_shape[-1] == 1 or loss_name == "binary_crossentropy":
             fn = _binary_accuracy
-        elif y.ndim == len(output_shape) - 1:
+        elif y.ndim == len(output_shape) - 1 or (y.ndim and y.shape[-1] == 1):  # class indices, (N,) or (N, 1)
             fn = _sparse_categorical_accuracy
         else:
             fn = _categorical_accuracy
-        return RunningMean(metric, fn)
-    return RunningMean(metric, _FUNCTIONS[metric])
+        return _BuiltinMean(metric, fn)
+    return _BuiltinMean(metric, _FUNCTIONS[metric])

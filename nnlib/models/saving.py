@@ -74,9 +74,15 @@ def _compile_config(model):
             "save(): the compile settings cannot be saved (custom " + ", ".join(problems) + "); load_model will "
             "return an uncompiled model: call compile() again after loading", stacklevel=3)
         return None
+    accepted = _hyperparameter_names(type(opt))
     hyper = {k: (list(v) if isinstance(v, tuple) else v)
-             for k, v in (opt.param_groups[0] if opt.param_groups else opt.defaults).items() if k != "params"}
+             for k, v in (opt.param_groups[0] if opt.param_groups else opt.defaults).items() if k in accepted}
     return {"optimizer": {"class_name": opt_cls, "config": hyper}, "loss": loss, "metrics": metrics}
+
+
+def _hyperparameter_names(cls) -> set:
+    """The keyword arguments of an optimizer class's constructor (its hyperparameters)."""
+    return {n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "params")}
 
 
 def _optimizer_state(opt):
@@ -144,8 +150,23 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
 
 
 # ---------------------------------------------------------------------- loading
+#: what rebuilding a layer or model from a tampered config can raise: bad values (TypeError,
+#: ValueError), an axis or index out of range (IndexError), sizes beyond any integer NumPy
+#: takes (OverflowError) or beyond the memory there is (MemoryError)
+_REBUILD_ERRORS = (TypeError, ValueError, KeyError, IndexError, OverflowError, MemoryError)
+
+
 def _fail(path, message) -> ModelFileError:
     return ModelFileError(f"{path}: {message}")
+
+
+def _lookup(whitelist: dict, name):
+    """``whitelist[name]`` for a string ``name`` in it, else None (a file may hold any JSON value)."""
+    return whitelist.get(name) if isinstance(name, str) else None
+
+
+def _weight_count(arrays: dict) -> int:
+    return sum(int(np.prod(np.shape(a), dtype=object)) for a in arrays.values())
 
 
 def _check_shape_list(value, path, what) -> tuple | None:
@@ -184,7 +205,7 @@ def _plain_json(value, depth: int = 0) -> bool:
     return False
 
 
-def _build_sequential(config, custom_objects, path) -> Sequential:
+def _build_sequential(config, custom_objects, path, stored_values: int) -> Sequential:
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise _fail(path, "the Sequential config has no 'layers' list")
     known = registered_layers()
@@ -204,7 +225,7 @@ def _build_sequential(config, custom_objects, path) -> Sequential:
         if not isinstance(entry, dict) or set(entry) != {"class_name", "config"}:
             raise _fail(path, f"layer {i}: expected {{'class_name': ..., 'config': {{...}}}}, got {entry!r}"[:300])
         cls_name = entry["class_name"]
-        cls = known.get(cls_name) if isinstance(cls_name, str) else None
+        cls = _lookup(known, cls_name)
         if cls is None:
             raise _fail(path, f"layer {i}: unknown layer class {cls_name!r}; load_model only builds {sorted(known)} "
                               "(custom layers: pass custom_objects={'Name': Class})")
@@ -212,9 +233,19 @@ def _build_sequential(config, custom_objects, path) -> Sequential:
         try:
             layer = cls(**kwargs)
             model.add(layer)
-        except (TypeError, ValueError) as exc:
-            raise _fail(path, f"layer {i} ({cls_name}) cannot be rebuilt from its config: {exc}") from None
+        except _REBUILD_ERRORS as exc:
+            raise _fail(path, f"layer {i} ({cls_name}) cannot be rebuilt from its config: "
+                              f"{type(exc).__name__}: {exc}") from None
+        _check_growth(model, stored_values, path, f"after layer {i} ({cls_name})")
     return model
+
+
+def _check_growth(model, stored_values: int, path, when: str) -> None:
+    """Stop as soon as the rebuilt weights outgrow what the file holds (a forged, huge config)."""
+    built = _weight_count(model.state_dict())
+    if built > stored_values:
+        raise _fail(path, f"the config describes more weights than the file holds ({when}: {built:,} weight "
+                          f"values, the file holds {stored_values:,} weight values); it is damaged or tampered with")
 
 
 def _check_weights(model, arrays: dict, path) -> dict:
@@ -236,8 +267,7 @@ def _check_weights(model, arrays: dict, path) -> dict:
 def _hyperparameters(cls, config, path) -> dict:
     if not isinstance(config, dict):
         raise _fail(path, "the optimizer config must be a JSON object")
-    signature = inspect.signature(cls.__init__)
-    accepted = {n for n in signature.parameters if n not in ("self", "params")}
+    accepted = _hyperparameter_names(cls)
     out = {}
     for key, value in config.items():
         if key not in accepted:
@@ -255,7 +285,7 @@ def _restore_compile(model, compile_config, archive, path) -> None:
     if not isinstance(compile_config, dict) or set(compile_config) != {"optimizer", "loss", "metrics"}:
         raise _fail(path, "the compile settings in config.json are malformed")
     opt_conf = compile_config["optimizer"]
-    if not isinstance(opt_conf, dict) or opt_conf.get("class_name") not in _OPTIMIZERS:
+    if not isinstance(opt_conf, dict) or _lookup(_OPTIMIZERS, opt_conf.get("class_name")) is None:
         raise _fail(path, f"unknown optimizer in the compile settings; known: {sorted(_OPTIMIZERS)}")
     cls = _OPTIMIZERS[opt_conf["class_name"]]
     try:
@@ -266,11 +296,11 @@ def _restore_compile(model, compile_config, archive, path) -> None:
             raise ValueError("metrics must be a list of names")
         for m in metrics:
             _metrics.check_metric(m)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     except ModelFileError:
         raise
     except (TypeError, ValueError) as exc:
         raise _fail(path, f"the compile settings cannot be restored: {exc}") from None
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
 
     state_json = archive.extra_json.get("optimizer")
     state_arrays = archive.extra.get("optimizer", {})
@@ -281,7 +311,7 @@ def _restore_compile(model, compile_config, archive, path) -> None:
         scalars = state_json.get("scalars", {})
         if not isinstance(groups, list) or not isinstance(scalars, dict):
             raise ValueError("malformed optimizer state")
-        allowed = set(optimizer.defaults) | {"params"}
+        allowed = set(optimizer.defaults) | {"params", "initial_lr"}  # initial_lr: set by LR schedulers
         for group in groups:
             if not isinstance(group, dict) or not set(group) <= allowed:
                 raise ValueError(f"optimizer param group with unexpected keys {sorted(set(group) - allowed)}")
@@ -308,6 +338,13 @@ def _restore_compile(model, compile_config, archive, path) -> None:
         raise _fail(path, f"the optimizer state cannot be restored: {exc}") from None
 
 
+def _build(model, shape, path) -> None:
+    try:
+        model.build(shape)
+    except _REBUILD_ERRORS as exc:
+        raise _fail(path, f"the model cannot be built for input shape {shape}: {type(exc).__name__}: {exc}") from None
+
+
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True):
     """Chapter 07: rebuild a model saved with ``model.save`` (architecture, weights, compile settings).
 
@@ -327,21 +364,20 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     if unexpected:
         raise _fail(path, f"config.json has unexpected entries {unexpected}")
     cls_name = config.get("class_name")
-    if cls_name not in _MODEL_CLASSES:
+    if _lookup(_MODEL_CLASSES, cls_name) is None:
         raise _fail(path, f"unknown model class {cls_name!r}; load_model builds {sorted(_MODEL_CLASSES)}")
+    stored = _weight_count(archive.arrays)
     if cls_name == "Sequential":
-        model = _build_sequential(config.get("config"), custom_objects, path)
+        model = _build_sequential(config.get("config"), custom_objects, path, stored)
         shape = _check_shape_list(config.get("build_input_shape"), path, "build_input_shape")
         if shape is not None:
-            try:
-                model.build(shape)
-            except (TypeError, ValueError) as exc:
-                raise _fail(path, f"the model cannot be built for input shape {shape}: {exc}") from None
+            _build(model, shape, path)
+            _check_growth(model, stored, path, "once built")
     else:  # a registered model class with from_config (e.g. GPT)
         try:
             model = _MODEL_CLASSES[cls_name].from_config(config.get("config"))
-        except (TypeError, ValueError, KeyError) as exc:
-            raise _fail(path, f"the {cls_name} config is invalid: {exc}") from None
+        except _REBUILD_ERRORS as exc:
+            raise _fail(path, f"the {cls_name} config is invalid: {type(exc).__name__}: {exc}") from None
     model.load_state_dict(_check_weights(model, archive.arrays, path))
     compile_config = config.get("compile_config")
     if compile and compile_config is not None:
@@ -360,5 +396,5 @@ def load_weights(model, filepath) -> None:
         shape = _check_shape_list(archive.config.get("build_input_shape"), path, "build_input_shape")
         if shape is None:
             raise ValueError(f"load_weights: build the model first (model.build(...)) before loading {path}")
-        model.build(shape)
+        _build(model, shape, path)
     model.load_state_dict(_check_weights(model, archive.arrays, path))

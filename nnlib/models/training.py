@@ -225,12 +225,20 @@ class Model(Module):
         trainable = self._snapshot_trainable()
         if not opt.param_groups:
             opt.add_param_group({"params": trainable})
-            opt._nnlib_model_id = id(self)  # attached here: a later compile may re-attach
+            opt._nnlib_model_id = id(self)  # attached here: a later compile of this model may re-attach
+            opt._nnlib_model_name = getattr(self, "name", type(self).__name__)
         elif getattr(opt, "_nnlib_model_id", None) == id(self):
             group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
             opt.param_groups = []
             group["params"] = trainable
             opt.add_param_group(group)
+        elif getattr(opt, "_nnlib_model_id", None) is not None:
+            owner = getattr(opt, "_nnlib_model_name", "another model")
+            raise ValueError(
+                f"compile(): this {type(opt).__name__} is already attached to model {owner!r} and would keep "
+                f"updating that model's weights, not {getattr(self, 'name', 'this model')!r}'s; give each model a "
+                f"new optimizer, e.g. optimizer=nnlib.optim.{type(opt).__name__}(lr=...) or a name like 'adam'"
+            )
         # an optimizer built with its own parameters (optim.SGD(model.parameters())) is used as it is
         self.optimizer = opt
         self.loss = loss_obj
@@ -328,13 +336,16 @@ class Model(Module):
         kind = self._output_activation()
         return kind if kind == loss.logits_activation else None
 
-    def _loss_and_predictions(self, xb: np.ndarray, yb: np.ndarray, fusion):
-        """Forward one batch; (loss Tensor without penalties, predictions ndarray for the metrics)."""
+    def _loss_and_predictions(self, xb: np.ndarray, yb: np.ndarray, fusion, need_preds: bool = True):
+        """Forward one batch; (loss Tensor without penalties, predictions ndarray for the metrics).
+
+        With ``need_preds=False`` (no metrics to update) the predictions are not computed: None.
+        """
         x = Tensor(xb)
         if fusion is not None:
             logits = self._forward_logits(x)
             loss = self.loss.from_logits_loss(yb, logits)
-            return loss, _apply_activation(logits.data, fusion)
+            return loss, (_apply_activation(logits.data, fusion) if need_preds else None)
         out = self.forward(x)
         loss = self.loss(yb, out)
         if not isinstance(loss, Tensor):
@@ -342,7 +353,7 @@ class Model(Module):
         if loss.size != 1:
             loss = loss.mean()
         preds = out.data
-        if getattr(self.loss, "from_logits", False) and getattr(self.loss, "logits_activation", None):
+        if need_preds and getattr(self.loss, "from_logits", False) and getattr(self.loss, "logits_activation", None):
             preds = _apply_activation(preds, self.loss.logits_activation)
         return loss, preds
 
@@ -410,6 +421,7 @@ class Model(Module):
         cbs = CallbackList(cb_list + [history], model=self,
                            params={"verbose": verbose, "epochs": epochs, "steps": steps})
         train_metrics = self._make_metrics(y, output_shape)
+        need_preds = bool(train_metrics)
         fusion = self._fusion()
         layers = [layer for layer in self._layers_for_training() if layer.regularization_losses()]
         params = [p for p in self.parameters() if p.requires_grad]
@@ -436,7 +448,7 @@ class Model(Module):
                         idx = order[lo:hi]
                         xb, yb = x[idx], y[idx]
                     cbs.on_train_batch_begin(b)
-                    loss, preds = self._loss_and_predictions(xb, yb, fusion)
+                    loss, preds = self._loss_and_predictions(xb, yb, fusion, need_preds)
                     penalty = self._penalty(layers) if layers else None
                     if penalty is not None:
                         loss = loss + penalty
@@ -515,7 +527,7 @@ class Model(Module):
                 for b in range(steps):
                     lo, hi = b * batch_size, min((b + 1) * batch_size, n)
                     xb, yb = x[lo:hi], y[lo:hi]
-                    loss, preds = self._loss_and_predictions(xb, yb, fusion)
+                    loss, preds = self._loss_and_predictions(xb, yb, fusion, bool(metrics))
                     total += (float(loss.data) + extra) * (hi - lo)
                     for m in metrics:
                         m.update(yb, preds)
