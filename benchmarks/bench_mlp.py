@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -110,31 +109,6 @@ def peak_memory_mb(framework: str, batch: int, steps: int) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def blas_settings() -> dict:
-    import torch
-
-    info = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "torch threads": torch.get_num_threads(),
-        "cpu count": os.cpu_count(),
-    }
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
-                "OPENBLAS_L2_SIZE"):
-        if os.environ.get(var):
-            info[var] = os.environ[var]
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            key = f"{pool.get('internal_api')} ({os.path.basename(pool.get('filepath', ''))})"
-            info[key] = f"{pool.get('num_threads')} threads, {pool.get('architecture', '?')} kernel"
-    except ImportError:
-        info["threadpoolctl"] = "not installed"
-    return info
-
-
 def run(batches, rounds: int, steps: int, memory: bool) -> list:
     results = []
     for batch in batches:
@@ -172,7 +146,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.steps = 3, 3
-    settings = blas_settings()
+    from bench_gpt import settings as blas_settings  # one reporter of BLAS/thread settings for both
+
+    settings = blas_settings(None)
     print("MLP 784-256-256-10, ReLU, softmax cross-entropy, Adam, float32")
     for key, value in settings.items():
         print(f"  {key}: {value}")

@@ -40,8 +40,8 @@ _MASK_CACHE: dict = {}
 _ONE_HOT_LIMIT = 1 << 22
 
 
-def _token_ids(ids, who: str, num_embeddings: int) -> np.ndarray:
-    """Validate token ids: an integer array with values in 0..num_embeddings-1."""
+def integer_ids(ids, who: str) -> np.ndarray:
+    """Chapter 11: token ids as an integer array (whole-number floats accepted), else a TypeError."""
     arr = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
     if arr.dtype.kind == "f":
         if arr.size and not np.all(arr == np.round(arr)):
@@ -49,6 +49,12 @@ def _token_ids(ids, who: str, num_embeddings: int) -> np.ndarray:
         arr = arr.astype(np.int64)
     elif arr.dtype.kind not in "iu":
         raise TypeError(f"{who}: token ids must be an integer array, got dtype {arr.dtype}")
+    return arr
+
+
+def _token_ids(ids, who: str, num_embeddings: int) -> np.ndarray:
+    """Validate token ids: an integer array with values in 0..num_embeddings-1."""
+    arr = integer_ids(ids, who)
     if arr.size:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0 or hi >= num_embeddings:

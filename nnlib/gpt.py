@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from . import functional as F
-from .attention import KVCache
+from .attention import KVCache, integer_ids
 from .layers.core import Dense
 from .layers.sequence import Embedding, LayerNorm, TransformerBlock, gpt2_normal
 from .module import Module
@@ -195,13 +195,7 @@ def ngram_baselines(train_ids, valid_ids, vocab_size: int, alpha: float = 1.0) -
 
 # ------------------------------------------------------------------------------ the model
 def _id_array(ids, who: str) -> np.ndarray:
-    arr = ids.data if isinstance(ids, Tensor) else np.asarray(ids)
-    if arr.dtype.kind == "f":
-        if arr.size and not np.all(arr == np.round(arr)):
-            raise TypeError(f"{who}: token ids must be integers, got non-integer floats")
-        arr = arr.astype(np.int64)
-    elif arr.dtype.kind not in "iu":
-        raise TypeError(f"{who}: token ids must be integers, got dtype {arr.dtype}")
+    arr = integer_ids(ids, who)
     if arr.ndim not in (1, 2):
         raise ValueError(f"{who}: token ids must have shape (T,) or (batch, T), got {arr.shape}")
     return arr
