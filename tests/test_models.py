@@ -466,17 +466,18 @@ def test_terminate_on_nan_stops_cleanly(capsys):
     assert "Invalid loss, terminating training" in capsys.readouterr().out
 
 
-def test_fit_performance_breast_cancer_sized():
-    import time
+def test_fit_on_breast_cancer_sized_data_learns_and_stays_float32():
+    """Speed is measured by benchmarks/, not by a timed test; here: no silent float64 promotion."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((455, 30)).astype(np.float32)
     y = (x[:, :3].sum(1) > 0).astype(np.float32)
     model = Sequential([Dense(64, activation="relu", input_shape=(30,)), Dense(64, activation="relu"),
                         Dense(1, activation="sigmoid")])
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
-    start = time.process_time()
-    model.fit(x, y, epochs=50, batch_size=32, validation_split=0.2, verbose=0)
-    assert time.process_time() - start < 8.0  # ~1 s on an idle core; generous for shared CI machines
+    history = model.fit(x, y, epochs=50, batch_size=32, validation_split=0.2, verbose=0)
+    assert history.history["val_accuracy"][-1] > 0.9
+    assert all(p.dtype == np.float32 for p in model.parameters())
+    assert model.predict(x[:5], verbose=0).dtype == np.float32
 
 
 def test_an_optimizer_attached_to_one_model_is_refused_by_another():
