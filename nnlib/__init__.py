@@ -21,6 +21,9 @@ from .tensor import matmul
 from .random import get_rng, manual_seed
 from .module import Module, ModuleList
 from . import functional
+from .memory import _tune_on_import
+
+_tune_on_import()
 
 __version__ = "0.1.0"
 
