@@ -33,7 +33,7 @@ import numpy as np
 from .random import get_rng
 from .tensor import Tensor, _operand
 
-__all__ = ["embedding", "layer_norm", "scaled_dot_product_attention", "causal_mask", "KVCache", "LayerKVCache"]
+__all__ = ["embedding", "layer_norm", "scaled_dot_product_attention", "attention_forward", "attention_backward", "causal_mask", "KVCache", "LayerKVCache"]
 
 _MASK_CACHE: dict = {}
 #: above this many one-hot entries the embedding backward sorts instead of multiplying
@@ -202,6 +202,65 @@ def _additive_mask(mask, dtype, who: str) -> np.ndarray:
     return m.astype(dtype, copy=False)
 
 
+def attention_forward(qd: np.ndarray, kd: np.ndarray, vd: np.ndarray, add, scale: float,
+                      dropout_p: float = 0.0, rng=None):
+    """Chapter 11: the arithmetic of attention on arrays: ``(softmax(q k^T * scale + add) v, saved)``.
+
+    ``add`` is an additive float mask (or None). ``saved`` holds what
+    :func:`attention_backward` needs: the weights, the weights after dropout, and the
+    dropout keep-mask (None without dropout). The softmax runs in place on the
+    scores' buffer.
+    """
+    dtype = qd.dtype
+    p = np.matmul(qd, np.swapaxes(kd, -1, -2))
+    if p.dtype != dtype:
+        p = p.astype(dtype)
+    p *= scale
+    if add is not None:
+        try:
+            np.add(p, add, out=p)
+        except ValueError:
+            try:
+                p = p + add  # the mask has more leading axes than the scores
+            except ValueError:
+                raise ValueError(f"scaled_dot_product_attention: mask of shape {np.shape(add)} does not "
+                                 f"broadcast to the scores' shape {p.shape}") from None
+    p -= p.max(axis=-1, keepdims=True)
+    np.exp(p, out=p)
+    p /= p.sum(axis=-1, keepdims=True)
+    if dropout_p > 0.0:
+        gen = get_rng() if rng is None else rng
+        keep = (gen.random(p.shape, dtype=np.float32) >= dropout_p).astype(dtype)
+        keep *= 1.0 / (1.0 - dropout_p)
+        pd = p * keep
+    else:
+        keep, pd = None, p
+    return np.matmul(pd, vd), (p, pd, keep)
+
+
+def attention_backward(g: np.ndarray, qd: np.ndarray, kd: np.ndarray, vd: np.ndarray, saved, scale: float,
+                       need_q: bool = True, need_k: bool = True, need_v: bool = True, out=None):
+    """Chapter 11: gradients (gq, gk, gv) of :func:`attention_forward`'s output for the upstream ``g``.
+
+    The softmax backward is ``ds = p * (dp - sum(dp * p))``. ``out`` (optional) is a
+    triple of arrays to write gq, gk, gv into.
+    """
+    p, pd, keep = saved
+    gq_out, gk_out, gv_out = (None, None, None) if out is None else out
+    gv = np.matmul(np.swapaxes(pd, -1, -2), g, out=gv_out) if need_v else None
+    if not (need_q or need_k):
+        return None, None, gv
+    ds = np.matmul(g, np.swapaxes(vd, -1, -2))  # gradient w.r.t. the (dropped) weights
+    if keep is not None:
+        ds *= keep
+    ds -= np.einsum("...ij,...ij->...i", ds, p)[..., None]
+    ds *= p
+    ds *= scale
+    gq = np.matmul(ds, kd, out=gq_out) if need_q else None
+    gk = np.matmul(np.swapaxes(ds, -1, -2), qd, out=gk_out) if need_k else None
+    return gq, gk, gv
+
+
 def scaled_dot_product_attention(query, key, value, mask=None, is_causal: bool = False,
                                  dropout_p: float = 0.0, scale: float | None = None, rng=None,
                                  return_weights: bool = False):
@@ -240,51 +299,13 @@ def scaled_dot_product_attention(query, key, value, mask=None, is_causal: bool =
     dtype = qd.dtype
     n_q, n_k = qd.shape[-2], kd.shape[-2]
     scale = 1.0 / math.sqrt(qd.shape[-1]) if scale is None else float(scale)
-
-    # scores, then softmax in place on the same buffer
-    p = np.matmul(qd, np.swapaxes(kd, -1, -2))
-    if p.dtype != dtype:
-        p = p.astype(dtype)
-    p *= scale
     add = causal_mask(n_q, n_k, dtype) if is_causal else (
         None if mask is None else _additive_mask(mask, dtype, who))
-    if add is not None:
-        try:
-            np.add(p, add, out=p)
-        except ValueError:
-            try:
-                p = p + add  # the mask has more leading axes than the scores
-            except ValueError:
-                raise ValueError(f"{who}: mask of shape {np.shape(add)} does not broadcast to the scores' "
-                                 f"shape {p.shape}") from None
-    p -= p.max(axis=-1, keepdims=True)
-    np.exp(p, out=p)
-    p /= p.sum(axis=-1, keepdims=True)
-
-    if dropout_p > 0.0:
-        gen = get_rng() if rng is None else rng
-        keep = (gen.random(p.shape, dtype=np.float32) >= dropout_p).astype(dtype)
-        keep *= 1.0 / (1.0 - dropout_p)
-        pd = p * keep
-    else:
-        keep = None
-        pd = p
-    out = np.matmul(pd, vd)
+    out, saved = attention_forward(qd, kd, vd, add, scale, dropout_p, rng)
+    p = saved[0]
 
     def backward(g):
-        gv = np.matmul(np.swapaxes(pd, -1, -2), g) if v.requires_grad else None
-        if not (q.requires_grad or k.requires_grad):
-            return None, None, gv
-        ds = np.matmul(g, np.swapaxes(vd, -1, -2))  # gradient w.r.t. the (dropped) weights
-        if keep is not None:
-            ds *= keep
-        # softmax backward: ds = p * (ds - sum(ds * p))
-        ds -= np.einsum("...ij,...ij->...i", ds, p)[..., None]
-        ds *= p
-        ds *= scale
-        gq = np.matmul(ds, kd) if q.requires_grad else None
-        gk = np.matmul(np.swapaxes(ds, -1, -2), qd) if k.requires_grad else None
-        return gq, gk, gv
+        return attention_backward(g, qd, kd, vd, saved, scale, q.requires_grad, k.requires_grad, v.requires_grad)
 
     result = Tensor.from_op(out, (q, k, v), backward)
     if return_weights:

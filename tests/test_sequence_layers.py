@@ -192,6 +192,36 @@ def test_multi_head_attention_weights_and_errors():
         mha(x, cache=KVCache(1, 2, 4, 8, 2).layers[0])
 
 
+@pytest.mark.parametrize("causal, use_mask, use_bias, frozen_k", [
+    (True, False, True, False), (True, True, True, False), (False, True, False, True), (False, False, True, True)])
+def test_fused_projections_equal_the_layer_by_layer_path(causal, use_mask, use_bias, frozen_k, monkeypatch):
+    """The one-matmul q/k/v path gives the values and gradients of the three Dense layers."""
+    nnlib.manual_seed(2)
+    mha = MultiHeadAttention(8, 2, causal=causal, use_bias=use_bias, dtype="float64")
+    if frozen_k:
+        mha.k_proj.kernel.requires_grad = False
+    rng = np.random.default_rng(4)
+    x0 = rng.standard_normal((2, 5, 8))
+    mask = rng.random((5, 5)) > 0.3 if use_mask else None
+    if mask is not None:
+        mask[:, 0] = True  # every query sees at least one key
+    g = rng.standard_normal((2, 5, 8))
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(MultiHeadAttention, "fuse_projections", fused)
+        assert mha._plain_projections() is fused
+        params = [p for p in mha.parameters() if p.requires_grad]
+        for p in params:
+            p.grad = None
+        x = nnlib.Tensor(x0, requires_grad=True)
+        out, w = mha(x, mask=mask, need_weights=True)
+        out.backward(g)
+        results.append([out.data, w, x.grad] + [p.grad for p in params])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert mha.k_proj.kernel.grad is None if frozen_k else True
+
+
 def test_multi_head_attention_cache_equals_full_pass():
     nnlib.manual_seed(1)
     mha = MultiHeadAttention(8, 2, causal=True)

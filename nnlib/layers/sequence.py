@@ -23,7 +23,8 @@ import numpy as np
 
 from .. import functional as F
 from .. import initializers
-from ..attention import LayerKVCache, causal_mask, embedding, layer_norm, scaled_dot_product_attention
+from ..attention import (LayerKVCache, attention_backward, attention_forward, causal_mask, embedding, layer_norm,
+                         scaled_dot_product_attention)
 from ..tensor import Parameter, Tensor, _operand, is_grad_enabled
 from .base import Layer, register_layer
 from .core import Dense
@@ -169,6 +170,10 @@ class MultiHeadAttention(Layer):
       ndarray (B, H, T, Tk), e.g. for a heatmap.
     """
 
+    #: run the q/k/v projections as one matmul when they are plain Dense layers (self-attention,
+    #: no cache); the same math, in fewer and larger operations. Set False to compare.
+    fuse_projections = True
+
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, causal: bool = False,
                  use_bias: bool = True, kernel_initializer=None, out_initializer=None, name=None,
                  trainable: bool = True, dtype="float32"):
@@ -209,6 +214,18 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"layer {self.name!r} (MultiHeadAttention): context must have shape ({x.shape[0]}, "
                              f"Tk, {self.d_model}), got {tuple(src.shape)}")
         h = self.num_heads
+        p = self.dropout if self.training else 0.0
+        if context is None and cache is None and self._plain_projections():
+            add = None
+            if causal:
+                add = causal_mask(x.shape[1], x.shape[1], x.dtype)
+                if mask is not None:
+                    add = _additive(mask, x.dtype) + add
+            elif mask is not None:
+                add = _additive(mask, x.dtype)
+            out, weights = _fused_self_attention(x, self.q_proj, self.k_proj, self.v_proj, h, add, p)
+            out = self.out_proj(out)
+            return (out, weights) if need_weights else out
         q = _SplitHeads.split(self.q_proj(x), h)
         k = _SplitHeads.split(self.k_proj(src), h)
         v = _SplitHeads.split(self.v_proj(src), h)
@@ -232,12 +249,17 @@ class MultiHeadAttention(Layer):
             else:
                 keep = causal_mask(q.shape[2], k.shape[2], q.dtype)
                 mask = _additive(mask, q.dtype) + keep
-        p = self.dropout if self.training else 0.0
         result = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal, dropout_p=p,
                                               return_weights=need_weights)
         out, weights = result if need_weights else (result, None)
         out = self.out_proj(_SplitHeads.merge(out))
         return (out, weights) if need_weights else out
+
+    def _plain_projections(self) -> bool:
+        """Whether q/k/v are plain Dense layers (not LoRA-wrapped), so they can run as one matmul."""
+        return self.fuse_projections and all(type(d) is Dense and d.activation is None and d.kernel is not None
+                   for d in (self.q_proj, self.k_proj, self.v_proj)) and \
+            len({d.bias is None for d in (self.q_proj, self.k_proj, self.v_proj)}) == 1
 
     def get_config(self) -> dict:
         """Chapter 11: d_model, num_heads, dropout, causal, use_bias."""
@@ -245,6 +267,58 @@ class MultiHeadAttention(Layer):
         config.update(d_model=self.d_model, num_heads=self.num_heads, dropout=self.dropout,
                       causal=self.causal, use_bias=self.use_bias)
         return config
+
+
+def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense, n_heads: int, add,
+                          dropout_p: float):
+    """Self-attention from ``x`` (B, T, d) up to the merged heads (B, T, d), as one graph node.
+
+    The three projections run as one matmul with the kernels side by side
+    (d, 3d); the heads are strided views of its output, so nothing is split or
+    copied; the backward pass writes the three gradients into one (B, T, 3d)
+    buffer and runs one matmul for each of x and the kernels. Returns
+    ``(tensor, attention weights)``. The same math as the unfused path.
+    """
+    b, t, d = x.shape
+    hd = d // n_heads
+    xd = x.data
+    x2 = xd.reshape(b * t, d)
+    projections = (q_proj, k_proj, v_proj)
+    kernels = [pr.kernel for pr in projections]
+    biases = [pr.bias for pr in projections if pr.bias is not None]
+    # 1/sqrt(hd) is folded into the query kernel and bias (d*d numbers, not B*H*T*T scores)
+    scale = 1.0 / math.sqrt(hd)
+    w = np.concatenate([k.data for k in kernels], axis=1)
+    w[:, :d] *= scale
+    qkv = x2 @ w
+    if biases:
+        bias = np.concatenate([bb.data for bb in biases])
+        bias[:d] *= scale
+        qkv += bias
+    heads = qkv.reshape(b, t, 3, n_heads, hd).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, hd) view
+    qd, kd, vd = heads[0], heads[1], heads[2]
+    out4, saved = attention_forward(qd, kd, vd, add, 1.0, dropout_p)
+    out = out4.transpose(0, 2, 1, 3).reshape(b, t, d)
+    parents = (x, *kernels, *biases)
+
+    def backward(g):
+        g4 = g.reshape(b, t, n_heads, hd).transpose(0, 2, 1, 3)
+        gqkv = np.empty((b, t, 3, n_heads, hd), dtype=qkv.dtype)
+        gheads = gqkv.transpose(2, 0, 3, 1, 4)
+        attention_backward(g4, qd, kd, vd, saved, 1.0, out=(gheads[0], gheads[1], gheads[2]))
+        g2 = gqkv.reshape(b * t, 3 * d)
+        grads = [(g2 @ w.T).reshape(xd.shape) if x.requires_grad else None]
+        gw = x2.T @ g2 if any(k.requires_grad for k in kernels) else None
+        if gw is not None:
+            gw[:, :d] *= scale  # the query kernel was used scaled
+        grads += [np.ascontiguousarray(gw[:, i * d:(i + 1) * d]) if k.requires_grad else None
+                  for i, k in enumerate(kernels)]
+        if biases:
+            gb = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
+            gb[:d] *= scale
+            grads += [gb[i * d:(i + 1) * d].copy() if bb.requires_grad else None for i, bb in enumerate(biases)]
+        return tuple(grads)
+    return Tensor.from_op(out, parents, backward), saved[0]
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -287,13 +361,12 @@ def _fused_mlp(x: Tensor, fc_in: Dense, fc_out: Dense) -> Tensor:
             grads["b2"] = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
         if x.requires_grad or w1.requires_grad or (b1 is not None and b1.requires_grad):
             gh = g2 @ w2.data.T
-            # gelu'(u) = sig + u sig (1 - sig) 2 C (1 + 3 A u^2)
-            s = 1.0 - sig
-            s *= sig
-            s *= pre
+            # gelu'(u) = sig + u (1 - sig) sig 2 C (1 + 3 A u^2), and u (1 - sig) = u - act
+            s = np.subtract(pre, act)
             q = pre2 * (6.0 * _GELU_C * _GELU_A)
             q += 2.0 * _GELU_C
             s *= q
+            s *= sig
             s += sig
             gh *= s
             if w1.requires_grad:
