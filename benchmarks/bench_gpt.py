@@ -37,9 +37,12 @@ BATCH = 32
 def settings(threads) -> dict:
     import torch
 
+    from nnlib.memory import allocator_tuned
+
     info = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
             "cpu count": os.cpu_count(), "torch threads": torch.get_num_threads(),
-            "threads requested": threads if threads else "default"}
+            "threads requested": threads if threads else "default",
+            "nnlib malloc tuning (nnlib.memory)": "on" if allocator_tuned() else "off"}
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         if os.environ.get(var):
             info[var] = os.environ[var]
@@ -169,11 +172,6 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds, args.steps, args.new_tokens = 2, 2, 50
-    try:
-        from nnlib._allocator import configure_allocator
-        configure_allocator()
-    except ImportError:
-        pass
     model, tmodel, tokens, torch = build()
     limiter = None
     if args.threads:

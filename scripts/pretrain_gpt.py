@@ -34,21 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 import nnlib  # noqa: E402
 from nnlib.gpt import GPT, GPTConfig, ngram_baselines, sample_batch  # noqa: E402
-from nnlib.optim import AdamW, warmup_cosine_lr  # noqa: E402
+from nnlib.optim import AdamW, clip_grad_norm, warmup_cosine_lr  # noqa: E402
 from nnlib.text import CharTokenizer, load_corpus  # noqa: E402
 
 PROMPTS = ["The ", "A list is", "def ", "The return value", "Exceptions"]
-
-
-def clip_grad_norm(params, max_norm: float) -> float:
-    """Scale all gradients down together so their global L2 norm is at most ``max_norm``; return the norm."""
-    grads = [p.grad for p in params if p.grad is not None]
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
-    if total > max_norm:
-        scale = max_norm / (total + 1e-6)
-        for g in grads:
-            g *= scale
-    return total
 
 
 def blas_threads() -> str:
@@ -93,11 +82,6 @@ def main(argv=None) -> None:
         print(f"rewrote {out.parent / 'README.md'}")
         return
 
-    try:
-        from nnlib._allocator import configure_allocator
-        configure_allocator()
-    except ImportError:
-        pass
     if args.threads:
         try:
             from threadpoolctl import threadpool_limits

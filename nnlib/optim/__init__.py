@@ -12,6 +12,7 @@ Optimizers and schedulers follow ``torch.optim`` (formulas, defaults, ``param_gr
 ``state_dict``); ``get('adam')`` accepts Keras-style names.
 """
 
+from .clipping import clip_grad_norm, clip_grad_value
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, ParamState, RMSprop, get
 from .schedules import (
     SCHEDULES,
@@ -36,5 +37,6 @@ __all__ = [
     "Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "ParamState", "get", "OPTIMIZERS",
     "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmup", "LambdaLR",
     "WarmupCosineLR", "warmup_cosine", "step_lr", "exponential_lr", "cosine_annealing_lr",
-    "linear_warmup_lr", "warmup_cosine_lr", "lr_at", "lr_curve", "SCHEDULES",
+    "linear_warmup_lr", "warmup_cosine_lr", "lr_at", "lr_curve", "SCHEDULES", "clip_grad_norm",
+    "clip_grad_value",
 ]
