@@ -351,6 +351,17 @@ def test_lr_property_and_keras_names():
     assert [g["lr"] for g in opt.param_groups] == [0.3, 0.3]
 
 
+@pytest.mark.parametrize("cls", [optim.SGD, optim.RMSprop, optim.Adam, optim.AdamW])
+def test_keras_learning_rate_keyword(cls):
+    """Keras spells it Adam(learning_rate=...): the classes take that name too."""
+    p = nnlib.Parameter(np.zeros(2))
+    assert cls([p], learning_rate=0.25).lr == 0.25
+    assert cls(learning_rate=0.25).defaults["lr"] == 0.25  # parameters attached later by compile
+    assert cls([p], lr=0.25, learning_rate=0.25).lr == 0.25
+    with pytest.raises(TypeError, match="pass only one"):
+        cls([p], lr=0.5, learning_rate=0.25)
+
+
 def test_get():
     p = nnlib.Parameter(np.zeros(2))
     assert type(optim.get("adam")) is optim.Adam

@@ -68,6 +68,16 @@ def _is_param_like(obj: Any) -> bool:
     return hasattr(obj, "data") and hasattr(obj, "grad") and isinstance(obj.data, np.ndarray)
 
 
+def _keras_learning_rate(name: str, lr: float, default: float, learning_rate: float | None) -> float:
+    """Accept Keras's ``learning_rate=`` as a synonym of ``lr`` (not both with different values)."""
+    if learning_rate is None:
+        return lr
+    if lr != default and lr != learning_rate:
+        raise TypeError(f"{name}: got lr={lr} and learning_rate={learning_rate}; they are the same setting "
+                        f"(learning_rate is Keras's name for it), pass only one")
+    return learning_rate
+
+
 class Optimizer:
     """Chapter 04: base class of all optimizers (the ``torch.optim.Optimizer`` interface).
 
@@ -75,7 +85,8 @@ class Optimizer:
     ``{"params": [...], "lr": 0.01}`` whose missing hyperparameters come from
     ``defaults``.  ``params`` may also be ``None``: the optimizer then starts empty and
     parameters are added later with :meth:`add_param_group` (this is how ``compile``
-    attaches a Keras-style ``Adam(lr=...)`` to a model).
+    attaches a Keras-style ``Adam(lr=...)`` to a model). Every optimizer also takes
+    Keras's ``learning_rate=`` as another name for ``lr``.
 
     Subclasses implement ``_update(group, param, grad, state, scratch)`` for one parameter.
     """
@@ -371,7 +382,8 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Any] | None = None, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
-                 maximize: bool = False) -> None:
+                 maximize: bool = False, learning_rate: float | None = None) -> None:
+        lr = _keras_learning_rate(type(self).__name__, lr, 1e-3, learning_rate)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
@@ -429,7 +441,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable[Any] | None = None, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, *, maximize: bool = False) -> None:
+                 centered: bool = False, *, maximize: bool = False,
+                 learning_rate: float | None = None) -> None:
+        lr = _keras_learning_rate(type(self).__name__, lr, 1e-2, learning_rate)
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)
@@ -496,7 +510,8 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Any] | None = None, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 amsgrad: bool = False, *, maximize: bool = False) -> None:
+                 amsgrad: bool = False, *, maximize: bool = False, learning_rate: float | None = None) -> None:
+        lr = _keras_learning_rate(type(self).__name__, lr, 1e-3, learning_rate)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize)
         super().__init__(params, defaults)
@@ -565,7 +580,8 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Any] | None = None, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, *, maximize: bool = False) -> None:
+                 amsgrad: bool = False, *, maximize: bool = False, learning_rate: float | None = None) -> None:
+        lr = _keras_learning_rate(type(self).__name__, lr, 1e-3, learning_rate)
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize)
 
