@@ -22,6 +22,7 @@ import difflib
 import numpy as np
 
 from . import functional as F
+from .losses import whole_number_labels
 from .tensor import Tensor, _operand
 
 __all__ = [
@@ -247,10 +248,8 @@ class SparseCategoricalCrossentropy(_Crossentropy):
                 f"{self.name}: labels of shape {_shape_text(y.shape)} do not fit the output shape "
                 f"{_shape_text(output_shape)}; expected integer labels of shape {_shape_text(expected)}"
             )
-        if y.dtype.kind == "f":
-            if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
-                raise ValueError(f"{self.name}: labels must be whole numbers (class indices 0..{classes - 1})")
-        y = y.astype(np.int64)
+        y = whole_number_labels(y, f"{self.name}: labels must be whole numbers (class indices 0..{classes - 1})")
+        y = y.astype(np.int64, copy=False)
         if y.size and (y.min() < 0 or y.max() >= classes):
             raise ValueError(
                 f"{self.name}: labels must be class indices 0..{classes - 1} for a {classes}-unit output; got "

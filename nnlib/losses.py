@@ -133,12 +133,17 @@ def _class_targets(name: str, logits_shape: tuple, target) -> np.ndarray:
             f"{name}: logits have shape {logits_shape} (classes on the last axis), so targets must be "
             f"integer class indices of shape {expected}; got shape {t.shape}"
         )
+    if t.dtype.kind not in "iubf":
+        raise ValueError(f"{name}: targets must be integer class indices, got dtype {t.dtype}")
+    return whole_number_labels(t, f"{name}: targets must be integer class indices, got non-integer values")
+
+
+def whole_number_labels(t: np.ndarray, message: str) -> np.ndarray:
+    """Chapter 02: class labels as int64; floats are accepted when they are whole numbers, else ValueError(message)."""
     if t.dtype.kind == "f":
         if not np.all(np.isfinite(t)) or np.any(t != np.round(t)):
-            raise ValueError(f"{name}: targets must be integer class indices, got non-integer values")
-        t = t.astype(np.int64)
-    elif t.dtype.kind not in "iub":
-        raise ValueError(f"{name}: targets must be integer class indices, got dtype {t.dtype}")
+            raise ValueError(message)
+        return t.astype(np.int64)
     return t
 
 
