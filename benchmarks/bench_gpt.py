@@ -7,6 +7,12 @@ with the same initial weights and trained on the same batches. Both run interlea
 process (an nnlib block, a torch block, repeated; medians reported), so a busy machine
 slows both alike.
 
+With two or more threads a third contender runs too: nnlib's step with the batch split
+over that many worker threads (``nnlib.parallel.parallel_backward``, one BLAS thread
+each), on its own copy of the model with the same initial weights and batches. NumPy
+runs element-wise work on one core; torch spreads it over its threads; splitting the
+batch is how nnlib uses every core for everything.
+
 Generation: tokens per second for batch 1, a 16-token prompt and 200 new tokens (greedy),
 with and without the KV cache, for both frameworks (same window rule past the context).
 
@@ -120,21 +126,59 @@ def timed(fn, n: int, cpu: list | None = None) -> float:
     return (time.perf_counter() - start) / n * 1000.0
 
 
-def bench_training(model, tmodel, tokens, torch, rounds: int, steps: int) -> dict:
+def parallel_step_fn(tokens, workers: int):
+    """nnlib's step with the batch split over ``workers`` threads (nnlib.parallel), on its own copy of the model."""
+    import nnlib
+    from nnlib.gpt import GPT, GPTConfig, sample_batch
+    from nnlib.optim import AdamW
+    from nnlib.parallel import parallel_backward
+
+    nnlib.manual_seed(0)  # the same initial weights as build()
+    model = GPT(GPTConfig(**CONFIG))
+    opt = AdamW(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(1)
+
+    def ours_parallel():
+        x, y = sample_batch(tokens, BATCH, CONFIG["context_length"], rng)
+        opt.zero_grad()
+        loss = parallel_backward(model.loss, x, y, workers=workers)
+        opt.step()
+        return loss
+    return ours_parallel
+
+
+def bench_training(model, tmodel, tokens, torch, rounds: int, steps: int, workers: int = 0) -> dict:
     ours, theirs = step_fns(model, tmodel, tokens, torch)
-    first = ours(), theirs()
-    if abs(first[0] - first[1]) > 1e-4 * max(1.0, abs(first[1])):
-        raise SystemExit(f"the two models disagree at the first step: {first[0]} vs {first[1]}")
+    fns = {"nnlib": ours}
+    if workers > 1:
+        fns["nnlib_parallel"] = parallel_step_fn(tokens, workers)
+    # torch's block comes after the one-BLAS-thread block: OpenBLAS's idle workers, which spin
+    # for a while after a multi-threaded product, have gone to sleep by then and do not slow torch
+    fns["torch"] = theirs
+    first = {name: fn() for name, fn in fns.items()}
+    for name, value in first.items():
+        if abs(value - first["torch"]) > 1e-4 * max(1.0, abs(first["torch"])):
+            raise SystemExit(f"{name} and torch disagree at the first step: {value} vs {first['torch']}")
     for _ in range(2):
-        ours(), theirs()
-    t_ours, t_theirs, c_ours, c_theirs = [], [], [], []
+        for fn in fns.values():
+            fn()
+    wall = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
     for _ in range(rounds):
-        t_ours.append(timed(ours, steps, c_ours))
-        t_theirs.append(timed(theirs, steps, c_theirs))
-    a, b = statistics.median(t_ours), statistics.median(t_theirs)
-    ca, cb = statistics.median(c_ours), statistics.median(c_theirs)
-    return {"nnlib_ms": a, "torch_ms": b, "ratio": a / b, "nnlib_best_ms": min(t_ours), "torch_best_ms": min(t_theirs),
-            "nnlib_cpu_ms": ca, "torch_cpu_ms": cb, "cpu_ratio": ca / cb, "first_loss": first[0]}
+        for name, fn in fns.items():
+            wall[name].append(timed(fn, steps, cpu[name]))
+    med = {name: statistics.median(v) for name, v in wall.items()}
+    cmed = {name: statistics.median(v) for name, v in cpu.items()}
+    a, b, ca, cb = med["nnlib"], med["torch"], cmed["nnlib"], cmed["torch"]
+    result = {"nnlib_ms": a, "torch_ms": b, "ratio": a / b, "nnlib_best_ms": min(wall["nnlib"]),
+              "torch_best_ms": min(wall["torch"]), "nnlib_cpu_ms": ca, "torch_cpu_ms": cb, "cpu_ratio": ca / cb,
+              "first_loss": first["nnlib"]}
+    if "nnlib_parallel" in fns:
+        p = med["nnlib_parallel"]
+        result.update(parallel_workers=workers, nnlib_parallel_ms=p, parallel_ratio=p / b,
+                      nnlib_parallel_best_ms=min(wall["nnlib_parallel"]),
+                      nnlib_parallel_cpu_ms=cmed["nnlib_parallel"])
+    return result
 
 
 def bench_generation(model, tmodel, torch, rounds: int, new_tokens: int) -> dict:
@@ -185,13 +229,18 @@ def main(argv=None) -> None:
     print("GPT " + ", ".join(f"{k}={v}" for k, v in CONFIG.items()) + f", batch {BATCH}, AdamW, float32")
     for key, value in info.items():
         print(f"  {key}: {value}")
-    train = bench_training(model, tmodel, tokens, torch, args.rounds, args.steps)
+    workers = args.threads or torch.get_num_threads()
+    train = bench_training(model, tmodel, tokens, torch, args.rounds, args.steps, workers)
     print(f"\ntraining step (median)  nnlib {train['nnlib_ms']:8.1f} ms   torch {train['torch_ms']:8.1f} ms   "
           f"nnlib/torch {train['ratio']:.2f}")
     print(f"training step (best)    nnlib {train['nnlib_best_ms']:8.1f} ms   torch {train['torch_best_ms']:8.1f} ms   "
           f"nnlib/torch {train['nnlib_best_ms'] / train['torch_best_ms']:.2f}")
     print(f"training step (CPU)     nnlib {train['nnlib_cpu_ms']:8.1f} ms   torch {train['torch_cpu_ms']:8.1f} ms   "
           f"nnlib/torch {train['cpu_ratio']:.2f}   (process CPU time: steadier on a busy machine)")
+    if "parallel_ratio" in train:
+        print(f"training step, nnlib.parallel with {train['parallel_workers']} worker threads (1 BLAS thread each) "
+              f"(median)  nnlib {train['nnlib_parallel_ms']:8.1f} ms   torch {train['torch_ms']:8.1f} ms   "
+              f"nnlib/torch {train['parallel_ratio']:.2f}")
     gen = bench_generation(model, tmodel, torch, args.rounds, args.new_tokens)
     for key, r in gen.items():
         label = "with KV cache" if key == "cache" else "without cache"

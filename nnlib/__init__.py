@@ -4,7 +4,8 @@ development and fine-tuning" (从零开始大模型开发与微调).
 It grows chapter by chapter: ``Tensor`` and autograd (chapter 03),
 ``functional`` and ``losses`` (chapters 01-02), ``optim`` (chapter 04), ``data``
 (chapter 05), ``layers``/``models`` (chapters 06-07), ``metrics`` (chapter 08),
-and the language-model pieces (chapters 11-13). NumPy is its only dependency.
+the language-model pieces (chapters 11-13), and ``parallel`` (data parallelism over
+threads, a chapter-15 preview). NumPy is its only dependency.
 """
 from .tensor import (
     Parameter,

@@ -5,11 +5,15 @@ repeatable, the way ``torch.manual_seed`` does.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 __all__ = ["manual_seed", "get_rng"]
 
 _rng = np.random.default_rng(0)
+_local = threading.local()  # a worker thread's own generator (nnlib.parallel), if any
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -21,4 +25,20 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 def get_rng() -> np.random.Generator:
     """Chapter 06: the global generator used when no ``rng`` is passed."""
-    return _rng
+    own = getattr(_local, "rng", None)
+    return _rng if own is None else own
+
+
+@contextlib.contextmanager
+def thread_rng(generator: np.random.Generator):
+    """Chapter 15: inside this block, :func:`get_rng` returns ``generator`` in the current thread only.
+
+    ``nnlib.parallel`` gives each worker thread its own seeded generator, so dropout
+    masks do not depend on which thread runs first.
+    """
+    previous = getattr(_local, "rng", None)
+    _local.rng = generator
+    try:
+        yield generator
+    finally:
+        _local.rng = previous

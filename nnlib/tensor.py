@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import threading
 
 import numpy as np
 
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 _GRAD_ENABLED = True
+_LEAF_LOCK = threading.Lock()
+_LEAF_SINK = threading.local()  # set by nnlib.parallel: where this thread's leaf gradients go
 
 
 def is_grad_enabled() -> bool:
@@ -238,19 +241,30 @@ class Tensor:
                 raise ValueError(f"backward(grad): grad has shape {seed.shape}, tensor has shape {self.shape}")
         grads = {id(self): seed}
         handed_out = {id(seed)}  # arrays already stored somewhere: never take ownership twice
+        sink = getattr(_LEAF_SINK, "grads", None)
         for node in reversed(self._topological_order()):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             if node._backward is None:  # a leaf: accumulate into .grad
-                if node.grad is None:
-                    if g.flags.owndata and g.flags.writeable and id(g) not in handed_out:
-                        node.grad = g  # take ownership of a fresh array: no copy
+                if sink is not None:  # a worker of nnlib.parallel: keep this thread's share apart
+                    held = sink.get(id(node))
+                    if held is None:
+                        own = g.flags.owndata and g.flags.writeable and id(g) not in handed_out
                         handed_out.add(id(g))
+                        sink[id(node)] = (node, g if own else np.array(g, dtype=node.data.dtype, copy=True))
                     else:
-                        node.grad = np.array(g, dtype=node.data.dtype, copy=True)
-                else:
-                    node.grad = node.grad + g
+                        sink[id(node)] = (node, held[1] + g)
+                    continue
+                with _LEAF_LOCK:  # other threads may share leaves
+                    if node.grad is None:
+                        if g.flags.owndata and g.flags.writeable and id(g) not in handed_out:
+                            node.grad = g  # take ownership of a fresh array: no copy
+                            handed_out.add(id(g))
+                        else:
+                            node.grad = np.array(g, dtype=node.data.dtype, copy=True)
+                    else:
+                        node.grad = node.grad + g
                 continue
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads):
