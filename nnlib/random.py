@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["manual_seed", "get_rng"]
+__all__ = ["manual_seed", "get_rng", "thread_rng"]
 
 _rng = np.random.default_rng(0)
 _local = threading.local()  # a worker thread's own generator (nnlib.parallel), if any
