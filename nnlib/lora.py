@@ -30,15 +30,60 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import functional as F
 from .layers.base import Layer
 from .layers.core import Dense
 from .module import Module
 from .random import get_rng
-from .tensor import Parameter
+from .tensor import Parameter, Tensor, _operand
 
-__all__ = ["LoRADense", "apply_lora", "merge_lora", "lora_layers", "lora_parameters", "lora_state_dict",
+__all__ = ["LoRADense", "lora_linear", "apply_lora", "merge_lora", "lora_layers", "lora_parameters", "lora_state_dict",
            "load_lora_state_dict", "trainable_parameter_count", "ParameterCount"]
+
+
+def lora_linear(x, kernel, bias, lora_A, lora_B, scaling: float, keep=None) -> Tensor:
+    """Chapter 13: ``x W + b + scaling * ((x * keep) A) B`` as one graph node.
+
+    The low-rank path runs as two thin products, (x A) then B, never building the
+    full ``A B``. The backward pass keeps only ``x`` and the thin ``x A`` (N x r), so an
+    adapted layer holds little more for backpropagation than the plain layer does, and it
+    skips the gradients of frozen weights. ``keep`` is an optional dropout mask (already
+    scaled by 1/(1-p)) on the adapter's input.
+    """
+    x = x if isinstance(x, Tensor) else Tensor(_operand(x))
+    xd = x.data
+    x2 = xd.reshape(-1, xd.shape[-1])
+    w, a, b_ = kernel.data, lora_A.data, lora_B.data
+    scaling = float(scaling)
+    out = x2 @ w
+    if bias is not None:
+        out += bias.data
+    h2 = x2 if keep is None else (xd * keep).reshape(x2.shape)
+    xa = h2 @ a
+    xa *= scaling  # (N, r): cheaper to scale than the (N, out) result
+    out += xa @ b_
+    parents = tuple(t for t in (x, kernel, bias, lora_A, lora_B) if t is not None)
+    out_shape = xd.shape[:-1] + (w.shape[1],)
+
+    def backward(g):
+        g2 = g.reshape(-1, g.shape[-1])
+        gxa = g2 @ b_.T if (lora_A.requires_grad or x.requires_grad) else None  # dL/d(scaled xA)
+        if gxa is not None:
+            gxa *= scaling
+        grads = {"B": xa.T @ g2 if lora_B.requires_grad else None,
+                 "A": h2.T @ gxa if lora_A.requires_grad else None,
+                 "W": x2.T @ g2 if kernel.requires_grad else None,
+                 "b": (np.ones(g2.shape[0], dtype=g2.dtype) @ g2) if bias is not None and bias.requires_grad
+                 else None}
+        if x.requires_grad:
+            gh = gxa @ a.T
+            if keep is not None:
+                gh *= keep.reshape(gh.shape)
+            gx = g2 @ w.T
+            gx += gh
+            grads["x"] = gx.reshape(xd.shape)
+        names = ["x", "W"] + (["b"] if bias is not None else []) + ["A", "B"]
+        return tuple(grads.get(n) for n in names)
+    return Tensor.from_op(out.reshape(out_shape), parents, backward)
 
 
 class LoRADense(Layer):
@@ -88,13 +133,11 @@ class LoRADense(Layer):
         if x.shape[-1] != base.kernel.shape[0]:
             raise ValueError(f"layer {self.name!r} (LoRA on Dense {base.name!r}) expects inputs with "
                              f"{base.kernel.shape[0]} features on the last axis, got shape {tuple(x.shape)}")
-        out = x @ base.kernel
-        if base.bias is not None:
-            out = out + base.bias
-        h = x
-        if self.training and self.dropout > 0.0:
-            h = F.dropout(h, self.dropout, True)
-        out = out + (h @ self.lora_A * self.scaling) @ self.lora_B
+        keep = None
+        if self.training and self.dropout > 0.0:  # the same draw as F.dropout
+            keep = get_rng().random(x.shape, dtype=np.float32) >= self.dropout
+            keep = keep.astype(x.dtype) * (1.0 / (1.0 - self.dropout))
+        out = lora_linear(x, base.kernel, base.bias, self.lora_A, self.lora_B, self.scaling, keep)
         return out if base.activation is None else base.activation(out)
 
     def merged_kernel(self) -> np.ndarray:

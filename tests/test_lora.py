@@ -40,6 +40,36 @@ def test_lora_dense_matches_torch_reference():
     check_parity(ours, theirs, shapes=[(3, 6, 4), (4, 5), (5,), (4, 2), (2, 5)])
 
 
+@pytest.mark.parametrize("frozen", [True, False])
+def test_fused_lora_with_dropout_equals_the_composed_formula(frozen):
+    """One graph node, same values and gradients as composing Tensor operations (dropout included)."""
+    nnlib.manual_seed(0)
+    base = Dense(6, input_shape=(5,), dtype="float64")
+    layer = LoRADense(base, rank=3, alpha=6.0, dropout=0.5)
+    layer.lora_B.data = np.random.default_rng(1).standard_normal((3, 6))
+    for p in (base.kernel, base.bias):
+        p.requires_grad = not frozen
+    x0 = np.random.default_rng(2).standard_normal((2, 4, 5))
+    g = np.random.default_rng(3).standard_normal((2, 4, 6))
+    results = []
+    for fused in (True, False):
+        params = [layer.lora_A, layer.lora_B] + ([] if frozen else [base.kernel, base.bias])
+        for p in params:
+            p.grad = None
+        x = nnlib.Tensor(x0, requires_grad=True)
+        nnlib.manual_seed(7)
+        if fused:
+            out = layer(x)
+        else:
+            h = nnlib.functional.dropout(x, 0.5, True)
+            out = x @ base.kernel + base.bias + (h @ layer.lora_A * layer.scaling) @ layer.lora_B
+        out.backward(g)
+        results.append([out.data, x.grad] + [p.grad for p in params])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert (base.kernel.grad is None) == frozen
+
+
 def test_lora_dense_initialization_and_activation():
     nnlib.manual_seed(1)
     base = Dense(300, input_shape=(64,), activation="relu")
