@@ -203,13 +203,13 @@ def _additive_mask(mask, dtype, who: str) -> np.ndarray:
 
 
 def attention_forward(qd: np.ndarray, kd: np.ndarray, vd: np.ndarray, add, scale: float,
-                      dropout_p: float = 0.0, rng=None):
+                      dropout_p: float = 0.0, rng=None, who: str = "scaled_dot_product_attention"):
     """Chapter 11: the arithmetic of attention on arrays: ``(softmax(q k^T * scale + add) v, saved)``.
 
     ``add`` is an additive float mask (or None). ``saved`` holds what
     :func:`attention_backward` needs: the weights, the weights after dropout, and the
     dropout keep-mask (None without dropout). The softmax runs in place on the
-    scores' buffer.
+    scores' buffer. ``who`` names the caller in error messages.
     """
     dtype = qd.dtype
     p = np.matmul(qd, np.swapaxes(kd, -1, -2))
@@ -223,8 +223,8 @@ def attention_forward(qd: np.ndarray, kd: np.ndarray, vd: np.ndarray, add, scale
             try:
                 p = p + add  # the mask has more leading axes than the scores
             except ValueError:
-                raise ValueError(f"scaled_dot_product_attention: mask of shape {np.shape(add)} does not "
-                                 f"broadcast to the scores' shape {p.shape}") from None
+                raise ValueError(f"{who}: mask of shape {np.shape(add)} does not broadcast to the scores' "
+                                 f"shape {p.shape} (batch, heads, queries, keys)") from None
     p -= p.max(axis=-1, keepdims=True)
     np.exp(p, out=p)
     p /= p.sum(axis=-1, keepdims=True)

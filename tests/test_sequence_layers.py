@@ -190,6 +190,10 @@ def test_multi_head_attention_weights_and_errors():
         mha(np.zeros((2, 5, 6), dtype=np.float32))
     with pytest.raises(RuntimeError, match="no_grad"):
         mha(x, cache=KVCache(1, 2, 4, 8, 2).layers[0])
+    with pytest.raises(TypeError, match=r"MultiHeadAttention\): mask must be boolean"):
+        mha(x, mask=np.ones((5, 5), dtype=int))
+    with pytest.raises(ValueError, match=r"MultiHeadAttention\): mask of shape \(4, 4\) does not broadcast"):
+        mha(x, mask=np.ones((4, 4), dtype=bool))
 
 
 @pytest.mark.parametrize("causal, use_mask, use_bias, frozen_k", [

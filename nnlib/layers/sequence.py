@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import initializers
-from ..attention import (LayerKVCache, attention_backward, attention_forward, causal_mask, embedding, layer_norm,
+from ..attention import (LayerKVCache, _additive_mask, attention_backward, attention_forward, causal_mask, embedding, layer_norm,
                          scaled_dot_product_attention)
 from ..tensor import Parameter, Tensor, _operand, is_grad_enabled
 from .base import Layer, register_layer
@@ -216,14 +216,12 @@ class MultiHeadAttention(Layer):
         h = self.num_heads
         p = self.dropout if self.training else 0.0
         if context is None and cache is None and self._plain_projections():
-            add = None
+            who = f"layer {self.name!r} (MultiHeadAttention)"
+            add = None if mask is None else _additive_mask(mask, x.dtype, who)
             if causal:
-                add = causal_mask(x.shape[1], x.shape[1], x.dtype)
-                if mask is not None:
-                    add = _additive(mask, x.dtype) + add
-            elif mask is not None:
-                add = _additive(mask, x.dtype)
-            out, weights = _fused_self_attention(x, self.q_proj, self.k_proj, self.v_proj, h, add, p)
+                keep = causal_mask(x.shape[1], x.shape[1], x.dtype)
+                add = keep if add is None else _with_causal(add, keep, who)
+            out, weights = _fused_self_attention(x, self.q_proj, self.k_proj, self.v_proj, h, add, p, who)
             out = self.out_proj(out)
             return (out, weights) if need_weights else out
         q = _SplitHeads.split(self.q_proj(x), h)
@@ -248,7 +246,7 @@ class MultiHeadAttention(Layer):
                 is_causal = True
             else:
                 keep = causal_mask(q.shape[2], k.shape[2], q.dtype)
-                mask = _additive(mask, q.dtype) + keep
+                mask = _with_causal(_additive(mask, q.dtype), keep, f"layer {self.name!r} (MultiHeadAttention)")
         result = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal, dropout_p=p,
                                               return_weights=need_weights)
         out, weights = result if need_weights else (result, None)
@@ -270,7 +268,7 @@ class MultiHeadAttention(Layer):
 
 
 def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense, n_heads: int, add,
-                          dropout_p: float):
+                          dropout_p: float, who: str = "MultiHeadAttention"):
     """Self-attention from ``x`` (B, T, d) up to the merged heads (B, T, d), as one graph node.
 
     The three projections run as one matmul with the kernels side by side
@@ -297,7 +295,7 @@ def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense
         qkv += bias
     heads = qkv.reshape(b, t, 3, n_heads, hd).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, hd) view
     qd, kd, vd = heads[0], heads[1], heads[2]
-    out4, saved = attention_forward(qd, kd, vd, add, 1.0, dropout_p)
+    out4, saved = attention_forward(qd, kd, vd, add, 1.0, dropout_p, who=who)
     out = out4.transpose(0, 2, 1, 3).reshape(b, t, d)
     parents = (x, *kernels, *biases)
 
@@ -378,6 +376,15 @@ def _fused_mlp(x: Tensor, fc_in: Dense, fc_out: Dense) -> Tensor:
         names = ["x", "w1"] + (["b1"] if b1 is not None else []) + ["w2"] + (["b2"] if b2 is not None else [])
         return tuple(grads.get(n) for n in names)
     return Tensor.from_op(out.reshape(xd.shape[:-1] + (w2.shape[1],)), parents, backward)
+
+
+def _with_causal(add: np.ndarray, keep: np.ndarray, who: str) -> np.ndarray:
+    """An additive mask plus the causal one, or a clear error when their shapes do not fit."""
+    try:
+        return add + keep
+    except ValueError:
+        raise ValueError(f"{who}: mask of shape {add.shape} does not broadcast to the scores' shape "
+                         f"(batch, heads, {keep.shape[0]}, {keep.shape[1]}) (batch, heads, queries, keys)") from None
 
 
 def _additive(mask, dtype) -> np.ndarray:
