@@ -25,6 +25,7 @@ follow the same idea: shard the batch, add up the gradients.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -68,7 +69,7 @@ def _one_blas_thread():
             _BLAS["controller"] = None
     controller = _BLAS["controller"]
     if controller is None:
-        return _no_limit()
+        return contextlib.nullcontext()
     return controller.limit(limits=1, user_api="blas")
 
 
@@ -123,7 +124,7 @@ def parallel_backward(loss_fn, *arrays, workers: int | None = None, reduction: s
             _LEAF_SINK.grads = None
 
     results, first_error = [], None
-    with _one_blas_thread() if len(shards) > 1 else _no_limit():
+    with _one_blas_thread() if len(shards) > 1 else contextlib.nullcontext():
         futures = [_pool(len(shards) - 1).submit(run, i) for i in range(1, len(shards))]
         try:
             results.append(run(0))
@@ -146,7 +147,3 @@ def parallel_backward(loss_fn, *arrays, workers: int | None = None, reduction: s
         leaf.grad = g if leaf.grad is None else leaf.grad + g
     return sum(value for value, _ in results)
 
-
-def _no_limit():
-    import contextlib
-    return contextlib.nullcontext()
