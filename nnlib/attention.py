@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from .random import get_rng
+from .random import dropout_mask
 from .tensor import Tensor, _operand
 
 __all__ = ["embedding", "layer_norm", "scaled_dot_product_attention", "attention_forward", "attention_backward", "causal_mask", "KVCache", "LayerKVCache"]
@@ -229,9 +229,7 @@ def attention_forward(qd: np.ndarray, kd: np.ndarray, vd: np.ndarray, add, scale
     np.exp(p, out=p)
     p /= p.sum(axis=-1, keepdims=True)
     if dropout_p > 0.0:
-        gen = get_rng() if rng is None else rng
-        keep = (gen.random(p.shape, dtype=np.float32) >= dropout_p).astype(dtype)
-        keep *= 1.0 / (1.0 - dropout_p)
+        keep = dropout_mask(p.shape, dropout_p, dtype, rng)
         pd = p * keep
     else:
         keep, pd = None, p

@@ -20,7 +20,7 @@ from .losses import (  # noqa: F401  (re-exported)
     mse_loss,
 )
 from .attention import embedding, layer_norm, scaled_dot_product_attention  # noqa: F401  (chapter 11)
-from .random import get_rng
+from .random import dropout_mask
 from .tensor import Tensor, _operand
 
 __all__ = [
@@ -113,9 +113,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if not training or p == 0.0:
         return x
-    rng = get_rng() if rng is None else rng
-    keep = rng.random(x.shape, dtype=np.float32) >= p
-    mask = keep.astype(x.dtype) * (1.0 / (1.0 - p))
+    mask = dropout_mask(x.shape, p, x.dtype, rng)
     return Tensor.from_op(x.data * mask, (x,), lambda g: (g * mask,))
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from .layers.base import Layer
 from .layers.core import Dense
 from .module import Module
-from .random import get_rng
+from .random import dropout_mask, get_rng
 from .tensor import Parameter, Tensor, _operand
 
 __all__ = ["LoRADense", "lora_linear", "apply_lora", "merge_lora", "lora_layers", "lora_parameters", "lora_state_dict",
@@ -134,9 +134,8 @@ class LoRADense(Layer):
             raise ValueError(f"layer {self.name!r} (LoRA on Dense {base.name!r}) expects inputs with "
                              f"{base.kernel.shape[0]} features on the last axis, got shape {tuple(x.shape)}")
         keep = None
-        if self.training and self.dropout > 0.0:  # the same draw as F.dropout
-            keep = get_rng().random(x.shape, dtype=np.float32) >= self.dropout
-            keep = keep.astype(x.dtype) * (1.0 / (1.0 - self.dropout))
+        if self.training and self.dropout > 0.0:
+            keep = dropout_mask(x.shape, self.dropout, x.dtype)
         out = lora_linear(x, base.kernel, base.bias, self.lora_A, self.lora_B, self.scaling, keep)
         return out if base.activation is None else base.activation(out)
 

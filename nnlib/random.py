@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["manual_seed", "get_rng", "thread_rng"]
+__all__ = ["manual_seed", "get_rng", "thread_rng", "dropout_mask"]
 
 _rng = np.random.default_rng(0)
 _local = threading.local()  # a worker thread's own generator (nnlib.parallel), if any
@@ -42,3 +42,15 @@ def thread_rng(generator: np.random.Generator):
         yield generator
     finally:
         _local.rng = previous
+
+
+def dropout_mask(shape, p: float, dtype, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Chapter 09: an inverted-dropout mask: 0 with probability ``p``, else 1/(1-p), drawn from ``rng``.
+
+    One float32 uniform number per element from ``rng`` (default: :func:`get_rng`), so
+    every dropout in nnlib consumes the generator the same way.
+    """
+    keep = (get_rng() if rng is None else rng).random(shape, dtype=np.float32) >= p
+    mask = keep.astype(dtype)
+    mask *= 1.0 / (1.0 - p)
+    return mask

@@ -246,7 +246,8 @@ class MultiHeadAttention(Layer):
                 is_causal = True
             else:
                 keep = causal_mask(q.shape[2], k.shape[2], q.dtype)
-                mask = _with_causal(_additive(mask, q.dtype), keep, f"layer {self.name!r} (MultiHeadAttention)")
+                who = f"layer {self.name!r} (MultiHeadAttention)"
+                mask = _with_causal(_additive_mask(mask, q.dtype, who), keep, who)
         result = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal, dropout_p=p,
                                               return_weights=need_weights)
         out, weights = result if need_weights else (result, None)
@@ -385,11 +386,6 @@ def _with_causal(add: np.ndarray, keep: np.ndarray, who: str) -> np.ndarray:
     except ValueError:
         raise ValueError(f"{who}: mask of shape {add.shape} does not broadcast to the scores' shape "
                          f"(batch, heads, {keep.shape[0]}, {keep.shape[1]}) (batch, heads, queries, keys)") from None
-
-
-def _additive(mask, dtype) -> np.ndarray:
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
-    return np.where(m, 0.0, -np.inf).astype(dtype) if m.dtype == bool else m.astype(dtype, copy=False)
 
 
 @register_layer
