@@ -41,9 +41,7 @@ class NotFittedError(ValueError, AttributeError):
 # helpers for "array-like" inputs
 # ----------------------------------------------------------------------------
 
-def _is_pandas(obj) -> bool:
-    """True for a pandas DataFrame or Series (checked without importing pandas)."""
-    return hasattr(obj, "iloc") and type(obj).__module__.split(".")[0] == "pandas"
+from .inputs import is_pandas as _is_pandas  # noqa: E402  (one definition for all of nnlib)
 
 
 def _n_rows(obj, where: str) -> int:

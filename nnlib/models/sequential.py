@@ -21,7 +21,8 @@ import numpy as np
 
 from ..layers.base import Layer, _auto_name, unique_auto_name
 from ..tensor import Tensor
-from .training import Model, _shape_text, _to_numeric_array
+from ..inputs import shape_text as _shape_text, to_numeric_array as _to_numeric_array
+from .training import Model
 
 __all__ = ["Sequential"]
 
