@@ -623,7 +623,8 @@ class DataLoader:
     ``drop_last=True`` (which drops the final short batch). With
     ``shuffle=True`` every pass (epoch) uses a new permutation drawn from one
     ``np.random.default_rng(seed)``, so a seeded loader gives the same sequence
-    of epochs on every run.
+    of epochs on every run (``seed`` may also be a ``np.random.Generator``,
+    which is then drawn from directly: ``Model.fit`` passes nnlib's).
 
         loader = DataLoader(X_train, y_train, batch_size=64, shuffle=True, seed=0)
         for epoch in range(3):
