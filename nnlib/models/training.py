@@ -29,7 +29,7 @@ Conventions (Keras' where Keras has one):
   during the epoch (weights changing along the way); ``val_*`` values use the
   end-of-epoch weights. Regularization penalties are included in both.
 * Sigmoid/softmax outputs with the matching cross-entropy are trained from
-  the logits (fused, stable), see :mod:`nnlib.keras_losses`.
+  the logits (fused, stable), see :mod:`nnlib.models.losses`.
 * A NaN or infinite loss stops training with :class:`TrainingError` (which
   says at which epoch and batch) before that batch's update is applied;
   ``callbacks=[TerminateOnNaN()]`` stops quietly instead.
