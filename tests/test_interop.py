@@ -15,6 +15,8 @@ from nnlib.layers import BatchNormalization, Dense, Dropout
 from nnlib.models import Sequential
 from nnlib.optim import Adam, AdamW
 
+from .parity import check_parity
+
 
 def _mlp(seed=0, bn=True, dropout=0.0):
     nnlib.manual_seed(seed)
@@ -49,6 +51,14 @@ def test_mlp_same_outputs_both_modes(bn):
         tm2 = to_torch(model2)
         np.testing.assert_allclose(model2(x2).data, tm2(torch.from_numpy(x2)).detach().numpy(), atol=1e-5)
         np.testing.assert_allclose(model2.layers[1].moving_variance, tm2.layers[1].running_var.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_mlp_values_and_input_gradients_through_tests_parity(training):
+    model = _mlp(seed=3)
+    model.train(training)
+    tm = to_torch(model)
+    check_parity(lambda x: model(x), torch_fn=lambda x: tm(x), shapes=[(24, 6)], dtype=np.float32)
 
 
 def test_mlp_twenty_adam_steps_and_back():
