@@ -1,7 +1,7 @@
 """Chapter 14 (first used in chapter 07 by ``model.save``): nnlib's one model file format.
 
 Every nnlib model (a :class:`~nnlib.models.Sequential`, a :class:`~nnlib.gpt.GPT`, any
-class registered with :func:`nnlib.layers.register_model`) is saved by
+class registered with :func:`nnlib.models.register_model`) is saved by
 ``nnlib.models.save_model`` and loaded by ``nnlib.models.load_model`` as ONE zip file::
 
     metadata.json    format name and version (2), nnlib version, date (UTC), model class and
@@ -588,12 +588,12 @@ def _read_npz(outer, info: zipfile.ZipInfo, path: str, budget: list) -> dict:
     start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
     window = _Window(outer, start, info.compress_size)
     crc = 0
-    window.seek(0)
+    buffer = bytearray(min(1 << 20, max(info.compress_size, 1)))
     while True:  # the .npz's own CRC: a damaged byte between its arrays is caught too
-        chunk = window.read(_CHUNK)
-        if not chunk:
+        got = window.readinto(buffer)
+        if not got:
             break
-        crc = zlib.crc32(chunk, crc)
+        crc = zlib.crc32(memoryview(buffer)[:got], crc)
     if window.tell() != info.compress_size or crc != info.CRC:
         raise _fail(path, f"member {member!r} is damaged or truncated (bad CRC)")
     window.seek(0)
@@ -712,9 +712,11 @@ def _load_from(f, path: str, limit: int) -> Archive:
         config = json_member("config.json")
         if not isinstance(config, dict):
             raise _fail(path, f"config.json must hold a JSON object, got {type(config).__name__}")
-        for name, info in infos.items():  # every directory entry is checked before any array is read
+        for name, info in infos.items():  # every directory entry is checked before any member is read
             if name.endswith(".npz"):
                 _check_info(info, path, limit, file_size, stored=True)
+            else:
+                _check_info(info, path, _JSON_LIMITS.get(name, MAX_JSON_BYTES), file_size, stored=False)
         budget = [limit]
         arrays = None
         extra, extra_json = {}, {}

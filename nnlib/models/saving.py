@@ -218,11 +218,15 @@ def _number(value) -> bool:
 def _hyperparameters(cls, config, path) -> dict:
     if not isinstance(config, dict):
         raise _fail(path, "the optimizer config must be a JSON object")
-    accepted = _hyperparameter_names(cls)
+    accepted = {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items()
+                if n not in ("self", "params")}
     out = {}
     for key, value in config.items():
         if key not in accepted:
             raise _fail(path, f"optimizer {cls.__name__}: unknown hyperparameter {key!r}")
+        if isinstance(value, bool) != isinstance(accepted[key], bool):
+            raise _fail(path, f"optimizer {cls.__name__}: hyperparameter {key!r} = {str(value)[:40]} has the "
+                              "wrong type")
         if isinstance(value, list) and len(value) <= 4 and all(_number(v) for v in value):
             value = tuple(value)
         elif not (isinstance(value, bool) or _number(value)):
@@ -247,9 +251,13 @@ def _optimizer_groups(optimizer, groups, path) -> list:
             if key == "params":
                 if not isinstance(value, list) or not all(type(i) is int and i >= 0 for i in value):
                     raise ValueError("param ids must be integers >= 0")
+            elif isinstance(optimizer.defaults.get(key), bool) or isinstance(value, bool):
+                if not (isinstance(value, bool) and isinstance(optimizer.defaults.get(key), bool)):
+                    raise ValueError(f"hyperparameter {key!r} = {str(value)[:40]} has the wrong type")
+                hyper[key] = value
             elif isinstance(value, list) and len(value) <= 4 and all(_number(v) for v in value):
                 hyper[key] = tuple(value)
-            elif isinstance(value, bool) or _number(value):
+            elif _number(value):
                 hyper[key] = value
             else:
                 raise ValueError(f"hyperparameter {key!r} has an invalid value {str(value)[:80]} (finite numbers "
