@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.base import Layer, _auto_name, layers_from_config, register_model, registered_layers, unique_auto_name
+from ..layers.base import (Layer, _auto_name, layers_from_config, register_model, registered_layers,
+                           unique_auto_name)
 from ..tensor import Tensor
 from .training import Model, _shape_text, _to_numeric_array
 
