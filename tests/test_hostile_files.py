@@ -85,6 +85,12 @@ def _npz(**arrays) -> bytes:
     return buf.getvalue()
 
 
+def _npy_of_zeros(count: int) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (count,)})
+    return buf.getvalue() + bytes(4 * count)
+
+
 def _refused(path, loader=load_model, error=ModelFileError, match=None, seconds=1.0, max_mib=None):
     """Assert ``loader(path)`` raises ``error`` naming the path, in time and (optionally) memory."""
     tracemalloc.start()
@@ -205,16 +211,23 @@ def test_zip_bomb_weights_are_refused_before_inflating(tmp_path):
     path = tmp_path / "m.nnlib"
     model.save(path)
     members = _members(path)
-    huge = _npz(**{"layers.0.kernel": np.zeros(64 * 2 ** 20, np.float32)})  # 256 MiB of zeros
+    huge = _npz(**{"layers.0.kernel": np.zeros(16 * 2 ** 20, np.float32)})  # 64 MiB of zeros
     bomb = tmp_path / "bomb.nnlib"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", members["metadata.json"])
         zf.writestr("config.json", members["config.json"])
         zf.writestr("weights.npz", huge)
+    assert bomb.stat().st_size < 2 ** 20
+    # the bomb one level down: a stored weights.npz whose .npy member is deflated
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("layers.0.kernel.npy", _npy_of_zeros(16 * 2 ** 20))
     del huge
-    assert bomb.stat().st_size < 2 * 2 ** 20
+    _repack(path, tmp_path / "nested.nnlib", replace={"weights.npz": inner.getvalue()})
+    del inner
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     _refused(bomb, match="stored uncompressed", max_mib=8)
+    _refused(tmp_path / "nested.nnlib", match="stored uncompressed", max_mib=8)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024  # KiB on Linux
 
 
