@@ -115,3 +115,152 @@ def test_same_padding_gives_ceil_size(size, kernel, stride, dilation):
     before, after = C.same_padding(size, kernel, stride, dilation)
     assert C.conv_output_size(size, kernel, stride, dilation, before + after) == -(-size // stride)
     assert 0 <= after - before <= 1
+
+
+# ------------------------------------------------------------------------ Keras-style layers
+from nnlib.layers import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Conv2d, Dense, Flatten,  # noqa: E402
+                          GlobalAveragePooling2D, MaxPool2D, MaxPooling2D)
+from nnlib.models import Sequential, load_model, save_model  # noqa: E402
+
+
+def _torch_same(x, kernel, stride, dilation):
+    """Keras' 'same' padding applied to an NCHW torch tensor."""
+    pads = []
+    for n, k, s, d in zip(reversed(x.shape[2:]), reversed(kernel), reversed(stride), reversed(dilation)):
+        pads += list(C.same_padding(n, k, s, d))
+    return TF.pad(x, pads)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("kernel, strides, padding, dilation, groups", [
+    ((3, 3), (1, 1), "valid", (1, 1), 1), ((3, 3), (2, 2), "same", (1, 1), 1), ((2, 3), (1, 2), "same", (2, 1), 2),
+    ((3, 3), (1, 1), 1, (1, 1), 4),
+])
+def test_conv2d_layer_matches_torch(data_format, kernel, strides, padding, dilation, groups):
+    layer = Conv2D(8, kernel, strides=strides, padding=padding, dilation_rate=dilation, groups=groups,
+                   data_format=data_format, dtype="float64")
+    shape = (2, 7, 9, 4) if data_format == "channels_last" else (2, 4, 7, 9)
+    layer.build((None,) + shape[1:])
+
+    def ours(x, k, b):
+        layer.kernel, layer.bias = k, b
+        return layer(x)
+
+    def theirs(x, k, b):
+        xt = x if data_format == "channels_first" else x.permute(0, 3, 1, 2)
+        w = k.permute(3, 2, 0, 1)
+        if padding == "same":
+            xt, pad = _torch_same(xt, kernel, strides, dilation), 0
+        else:
+            pad = 0 if padding == "valid" else padding
+        out = TF.conv2d(xt, w, b, stride=strides, padding=pad, dilation=dilation, groups=groups)
+        return out if data_format == "channels_first" else out.permute(0, 2, 3, 1)
+    out = check_parity(ours, theirs, inputs=[np.random.default_rng(0).normal(size=shape),
+                                             layer.kernel.data.copy(), np.random.default_rng(1).normal(size=8)])
+    assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + out.shape[1:]
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv1d_layer_matches_torch(data_format, padding):
+    layer = Conv1D(6, 3, strides=2, padding=padding, data_format=data_format, dtype="float64")
+    shape = (2, 11, 4) if data_format == "channels_last" else (2, 4, 11)
+    layer.build((None,) + shape[1:])
+
+    def ours(x, k, b):
+        layer.kernel, layer.bias = k, b
+        return layer(x)
+
+    def theirs(x, k, b):
+        xt = x if data_format == "channels_first" else x.permute(0, 2, 1)
+        if padding == "same":
+            xt = TF.pad(xt, list(C.same_padding(11, 3, 2, 1)))
+        out = TF.conv1d(xt, k.permute(2, 1, 0), b, stride=2)
+        return out if data_format == "channels_first" else out.permute(0, 2, 1)
+    out = check_parity(ours, theirs, inputs=[np.random.default_rng(0).normal(size=shape),
+                                             layer.kernel.data.copy(), np.zeros(6)])
+    assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + out.shape[1:]
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_pooling_layers_match_torch(data_format):
+    shape = (2, 7, 7, 3) if data_format == "channels_last" else (2, 3, 7, 7)
+
+    def nchw(fn):
+        def run(x):
+            xt = x if data_format == "channels_first" else x.permute(0, 3, 1, 2)
+            out = fn(xt)
+            return out if data_format == "channels_first" else out.permute(0, 2, 3, 1)
+        return run
+    cases = [
+        (MaxPooling2D(data_format=data_format), nchw(lambda t: TF.max_pool2d(t, 2))),
+        (MaxPooling2D(3, strides=1, padding="same", data_format=data_format),
+         nchw(lambda t: TF.max_pool2d(t, 3, 1, 1))),
+        (AveragePooling2D((2, 3), strides=(1, 2), data_format=data_format),
+         nchw(lambda t: TF.avg_pool2d(t, (2, 3), (1, 2)))),
+        (AveragePooling2D(3, strides=1, padding="same", data_format=data_format),
+         nchw(lambda t: TF.avg_pool2d(t, 3, 1, 1, count_include_pad=False))),
+    ]
+    for layer, theirs in cases:
+        out = check_parity(layer, theirs, shapes=[shape])
+        assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + out.shape[1:]
+    gap = GlobalAveragePooling2D(data_format=data_format)
+    axes = (1, 2) if data_format == "channels_last" else (2, 3)
+    check_parity(gap, lambda t: t.mean(dim=axes), shapes=[shape])
+    assert gap.compute_output_shape((None,) + shape[1:]) == (None, 3)
+
+
+def test_aliases_summary_and_names():
+    assert Conv2d is Conv2D and MaxPool2D is MaxPooling2D and AvgPool2D is AveragePooling2D
+    model = Sequential([Conv2D(4, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+                        MaxPool2D(), Conv2D(6, (3, 3), groups=2), GlobalAveragePooling2D(), Dense(10)])
+    lines = []
+    model.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    for row in ["(None, 8, 8, 4)", "(None, 4, 4, 4)", "(None, 2, 2, 6)", "(None, 6)", "(None, 10)",
+                "(Conv2D)", "(MaxPooling2D)", "(GlobalAveragePooling2D)", "Total params: 224"]:
+        assert row in text, row
+    # 3*3*1*4 + 4 = 40; 3*3*2*6 + 6 = 114; 6*10 + 10 = 70
+    assert [layer.count_params() for layer in model.layers] == [40, 0, 114, 0, 70]
+    assert model.layers[0].name.startswith("conv2d") and model.layers[1].name.startswith("max_pooling2d")
+    assert model(np.zeros((3, 8, 8, 1), dtype=np.float32)).shape == (3, 10)
+
+
+def test_conv_layer_errors_name_the_layer_and_shapes():
+    layer = Conv2D(4, 3, name="c1", input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match=r"layer 'c0' \(Conv2D\) expects 4-D input.*\(None, 8, 8\).*channel axis"):
+        Sequential([Conv2D(4, 3, name="c0", input_shape=(8, 8))])
+    with pytest.raises(ValueError, match=r"layer 'c1' \(Conv2D\) was built for 3 input channels.*\(2, 8, 8, 1\)"):
+        layer(np.zeros((2, 8, 8, 1)))
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        layer(np.zeros((2, 2, 2, 3)))
+    with pytest.raises(ValueError, match="divisible by groups"):
+        Conv2D(5, 3, groups=2)
+    with pytest.raises(ValueError, match="data_format"):
+        Conv2D(4, 3, data_format="NHWC")
+    with pytest.raises(ValueError, match="kernel_size"):
+        Conv2D(4, (3, 3, 3))
+    with pytest.raises(ValueError, match=r"MaxPooling2D.*4-D input \(batch, height, width, channels\)"):
+        MaxPooling2D()(np.zeros((2, 8, 8)))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_small_cnn_learns_digits_and_round_trips(tmp_path):
+    from nnlib.datasets import load_digits
+    nnlib.manual_seed(0)
+    X, y = load_digits()
+    X = (X.reshape(-1, 8, 8, 1) / 16.0).astype(np.float32)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(X))
+    train, test = order[:1400], order[1400:]
+    model = Sequential([Conv2D(16, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
+                        MaxPooling2D(), Flatten(), Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(X[train], y[train], epochs=6, batch_size=32, verbose=0)
+    accuracy = float(np.mean(model.predict(X[test], verbose=0).argmax(-1) == y[test]))
+    assert accuracy > 0.9, accuracy
+    path = tmp_path / "cnn.nnlib"
+    save_model(model, path)
+    again = load_model(path)
+    assert [type(layer).__name__ for layer in again.layers] == ["Conv2D", "MaxPooling2D", "Flatten", "Dense"]
+    np.testing.assert_array_equal(again.predict(X[test], verbose=0), model.predict(X[test], verbose=0))
