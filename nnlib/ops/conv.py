@@ -9,9 +9,9 @@ nested loops; written for NumPy it is one matrix product:
    matrix ``cols`` of shape (N*H_out*W_out, kh*kw*C), one row per output pixel.
 2. ``cols @ kernel`` with the kernel reshaped to (kh*kw*C, out_channels) gives every
    output pixel of every image at once (one BLAS call).
-3. Backward: ``dkernel = cols^T @ dout`` and ``dcols = dout @ kernel^T``; **col2im**
-   adds ``dcols`` back onto the input with one strided add per kernel offset
-   (kh*kw of them, never a loop over pixels or images).
+3. Backward: ``dkernel = cols^T @ dout``; **col2im** adds ``dout @ kernel[i, j]^T``
+   back onto the input pixels that kernel offset (i, j) touched, one product and one
+   strided add per offset (kh*kw of them, never a loop over pixels or images).
 
 Grouped convolutions (``groups``) do the same per group with one batched matmul.
 
@@ -126,8 +126,17 @@ def _conv_backward(g, s, need_x: bool, need_w: bool, need_b: bool):
     if groups == 1:
         if need_w:
             dw = (s["cols"].T @ g2).reshape(kh, kw, cg, o)
-        if need_x:
-            dcols = (g2 @ s["w2"].T).reshape(n, out_hw[0], out_hw[1], kh, kw, c)
+        if need_x:  # one (M, O) @ (O, C) product per kernel offset, added straight into place
+            dxp = np.zeros(s["xp_shape"], dtype=g.dtype)
+            w_t = s["w2"].reshape(kh, kw, cg, o).transpose(0, 1, 3, 2)
+            part = np.empty((m, c), dtype=g.dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    np.matmul(g2, w_t[i, j], out=part)
+                    dxp[_offset_slice(i, j, s["stride"], s["dilation"], out_hw)] += \
+                        part.reshape(n, out_hw[0], out_hw[1], c)
+            (pt, _), (pl, _) = s["pads"]
+            return dxp[:, pt:pt + h, pl:pl + wd, :], dw, db
     else:
         og = o // groups
         gg = g2.reshape(m, groups, og).transpose(1, 0, 2)  # (G, M, Og)
@@ -278,33 +287,44 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
     xp = _pad(xd, pads, -np.inf if kind == "max" else 0.0)
     offsets = [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
     sl = [_offset_slice(i, j, strides, (1, 1), out_hw) for i, j in offsets]
-    if kind == "max":
-        out = xp[sl[0]].copy()
-        arg = np.zeros(out.shape, dtype=np.int16 if len(sl) < 32000 else np.int32)
-        for p in range(1, len(sl)):
-            cand = xp[sl[p]]
-            better = cand > out
-            np.copyto(out, cand, where=better)
-            np.copyto(arg, p, where=better)
-    elif kind == "avg":
-        out = xp[sl[0]].copy()
-        for p in range(1, len(sl)):
-            out += xp[sl[p]]
-        out *= 1.0 / len(sl)
-    else:
+    # the windows tile the padded input exactly: every pixel is in one window, so the
+    # backward can write each offset's share instead of adding it into zeros
+    tiles = out_hw[0] * strides[0] == xp.shape[1] and out_hw[1] * strides[1] == xp.shape[2] and \
+        strides[0] == kernel[0] and strides[1] == kernel[1]
+    if kind not in ("max", "avg"):
         raise ValueError(f"{who}: kind must be 'max' or 'avg', got {kind!r}")
+    out = xp[sl[0]].copy()
+    for s in sl[1:]:
+        if kind == "max":
+            np.maximum(out, xp[s], out=out)
+        else:
+            out += xp[s]
+    if kind == "avg":
+        out *= 1.0 / len(sl)
     (pt, _), (pl, _) = pads
 
     def backward(g):
-        dxp = np.zeros(xp.shape, dtype=g.dtype)
+        dxp = np.empty(xp.shape, dtype=g.dtype) if tiles else np.zeros(xp.shape, dtype=g.dtype)
         if kind == "max":
-            zero = np.zeros((), dtype=g.dtype)
-            for p, s in enumerate(sl):
-                dxp[s] += np.where(arg == p, g, zero)
+            taken = None  # the gradient goes to the first maximum of each window, as in torch
+            for s in sl:
+                hit = xp[s] == out
+                if taken is None:
+                    taken = hit
+                else:
+                    hit &= ~taken
+                    taken |= hit
+                if tiles:
+                    np.multiply(g, hit, out=dxp[s])
+                else:
+                    dxp[s] += g * hit
         else:
             gs = g * (1.0 / len(sl))
             for s in sl:
-                dxp[s] += gs
+                if tiles:
+                    dxp[s] = gs
+                else:
+                    dxp[s] += gs
         return (dxp[:, pt:pt + h, pl:pl + w, :],)
     return Tensor.from_op(out, (x,), backward)
 
