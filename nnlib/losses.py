@@ -154,7 +154,7 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean", po
                              "differentiate it either); pass pos_weight.detach()")
         pos_weight = pos_weight.data
     if pos_weight is None:
-        values = sp_pos - x * tgt
+        values = np.maximum(x, 0) - x * tgt + np.log1p(e)
         pw = None
     else:
         pw = np.asarray(pos_weight).astype(x.dtype, copy=False)
@@ -249,8 +249,10 @@ def _index_rows(name: str, flat_t: np.ndarray, classes: int, ignore_index: int):
 def _row_reduction(name: str, values: np.ndarray, denominator: float, reduction: str, out_shape: tuple, dtype):
     """(reduced loss, function g -> per-row gradient scale) for per-row ``values``."""
     if reduction == "mean":
-        inv = 1.0 / denominator if denominator else 1.0
-        return np.asarray(values.sum() * inv, dtype=dtype), lambda g: np.full(values.shape, float(g) * inv, dtype)
+        denominator = denominator if denominator else 1.0
+        inv = 1.0 / denominator
+        return (np.asarray(values.sum() / denominator, dtype=dtype),
+                lambda g: np.full(values.shape, float(g) * inv, dtype))
     if reduction == "sum":
         return np.asarray(values.sum(), dtype=dtype), lambda g: np.full(values.shape, float(g), dtype)
     if reduction == "none":
@@ -332,12 +334,16 @@ def cross_entropy(logits, target, reduction: str = "mean", ignore_index: int = -
 
     def backward(g):
         r = row_scale(g)
-        a_sum = coef + ((eps / classes) * w_sum) * valid if eps else coef
         grad = exp / sums
+        if not eps:  # wt * (softmax - one_hot(target)) per row
+            grad[rows, safe_t] -= 1.0
+            grad *= (coef * r)[:, None]
+            return (grad.reshape(z.shape),)
+        # with smoothing the row's target weights are a = coef * one_hot + (eps / C) * w: grad = sum(a) p - a
+        a_sum = coef + ((eps / classes) * w_sum) * valid
         grad *= (a_sum * r)[:, None]
         grad[rows, safe_t] -= coef * r
-        if eps:
-            grad -= ((eps / classes) * valid * r)[:, None] * (w if w is not None else 1.0)
+        grad -= ((eps / classes) * valid * r)[:, None] * (w if w is not None else 1.0)
         return (grad.reshape(z.shape),)
     return Tensor.from_op(out, (z,), backward)
 
