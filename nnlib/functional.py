@@ -3,8 +3,9 @@
 Each function takes a :class:`~nnlib.Tensor` (or anything array-like) and
 returns a Tensor whose backward pass is written out by hand, fused where that
 is faster or more stable than composing smaller operations. The losses live in
-:mod:`nnlib.losses` and are re-exported here, so ``nnlib.functional`` is the one
-place to look, as ``torch.nn.functional`` is.
+:mod:`nnlib.losses`, convolution and pooling in :mod:`nnlib.ops.conv` (chapter 16);
+both are re-exported here, so ``nnlib.functional`` is the one place to look, as
+``torch.nn.functional`` is.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .losses import (  # noqa: F401  (re-exported)
     nll_loss,
 )
 from .attention import embedding, layer_norm, scaled_dot_product_attention  # noqa: F401  (chapter 11)
+from .ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d  # noqa: F401  (chapter 16)
 from .random import dropout_mask
 from .tensor import Tensor, _operand
 
@@ -29,7 +31,7 @@ __all__ = [
     "relu6", "softplus", "softmax", "log_softmax", "dropout", "linear",
     "embedding", "layer_norm", "scaled_dot_product_attention",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "nll_loss",
+    "nll_loss", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
 ]
 
 #: GELU's tanh form: 0.5 x (1 + tanh(_GELU_C (x + _GELU_A x^3))); the one definition in nnlib
