@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from hypothesis import given, settings, strategies as st
 
 import nnlib
 from nnlib.ops import conv as C
@@ -38,6 +39,25 @@ def test_conv2d_matches_torch(cin, cout, k, stride, padding, dilation, groups, u
     def theirs(x, w, b=None):
         return TF.conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
     check_parity(ours, theirs, shapes=shapes, dtype=dtype)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_conv2d_random_settings_match_torch(data):
+    groups = data.draw(st.sampled_from([1, 2, 3]))
+    cin = groups * data.draw(st.integers(1, 2))
+    cout = groups * data.draw(st.integers(1, 2))
+    k = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    dilation = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
+    padding = (data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2)))
+    reach = [d * (kk - 1) + 1 - 2 * p for kk, d, p in zip(k, dilation, padding)]
+    h = data.draw(st.integers(max(reach[0], 1), 7))
+    w = data.draw(st.integers(max(reach[1], 1), 7))
+    n = data.draw(st.integers(1, 2))
+    check_parity(lambda x, wt, b: C.conv2d(x, wt, b, stride, padding, dilation, groups),
+                 lambda x, wt, b: TF.conv2d(x, wt, b, stride, padding, dilation, groups),
+                 shapes=[(n, cin, h, w), (cout, cin // groups) + k, (cout,)], seed=data.draw(st.integers(0, 99)))
 
 
 GRID_1D = [(3, 4, 3, 1, 0, 1, 1), (4, 6, 3, 2, 1, 1, 2), (2, 4, 2, 1, "same", 3, 2), (3, 3, 5, 2, 2, 1, 3)]
@@ -256,9 +276,9 @@ def test_small_cnn_learns_digits_and_round_trips(tmp_path):
     model = Sequential([Conv2D(16, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
                         MaxPooling2D(), Flatten(), Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(X[train], y[train], epochs=6, batch_size=32, verbose=0)
+    model.fit(X[train], y[train], epochs=12, batch_size=32, verbose=0)
     accuracy = float(np.mean(model.predict(X[test], verbose=0).argmax(-1) == y[test]))
-    assert accuracy > 0.9, accuracy
+    assert accuracy > 0.9, accuracy  # about 0.94-0.95 over seeds 0-4 (397 held-out digits)
     path = tmp_path / "cnn.nnlib"
     save_model(model, path)
     again = load_model(path)
