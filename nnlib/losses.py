@@ -208,6 +208,9 @@ def _class_targets(name: str, logits_shape: tuple, target, allow_probabilities: 
         )
     if t.dtype.kind not in "iubf":
         raise ValueError(f"{name}: targets must be integer class indices, got dtype {t.dtype}")
+    if isinstance(target, Tensor) and target.requires_grad:
+        raise ValueError(f"{name}: class-index targets of shape {t.shape} cannot have a gradient (they are "
+                         f"labels); pass target.detach(), or float probabilities of shape {logits_shape}")
     return "index", whole_number_labels(t, f"{name}: targets must be integer class indices, got non-integer "
                                             "values").astype(np.int64, copy=False)
 

@@ -145,6 +145,8 @@ def test_new_loss_errors_are_clear():
         F.nll_loss(z, np.array([0, 1, 5, 0]))
     with pytest.raises(ValueError, match="one-hot"):
         F.nll_loss(z, np.eye(3)[[0, 1, 2, 0]])
+    with pytest.raises(ValueError, match="cannot have a gradient"):
+        F.cross_entropy(z, nnlib.Tensor(np.array([0.0, 1.0, 2.0, 0.0]), requires_grad=True))
     with pytest.raises(ValueError, match="detach"):
         F.binary_cross_entropy_with_logits(z, np.zeros((4, 3)), pos_weight=nnlib.Tensor(np.ones(3), requires_grad=True))
     with pytest.raises(ValueError, match="detach"):
