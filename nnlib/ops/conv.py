@@ -145,14 +145,13 @@ def _conv_backward(g, s, need_x: bool, need_w: bool, need_b: bool):
         if need_x:
             dcols = np.matmul(gg, s["w2"].transpose(0, 2, 1))  # (G, M, K)
             dcols = dcols.reshape(groups, n, out_hw[0], out_hw[1], kh, kw, cg).transpose(1, 2, 3, 4, 5, 0, 6)
-    if need_x:
-        dxp = np.zeros(s["xp_shape"], dtype=g.dtype)
-        target = dxp if groups == 1 else dxp.reshape(dxp.shape[:3] + (groups, cg))
-        for i in range(kh):
-            for j in range(kw):
-                target[_offset_slice(i, j, s["stride"], s["dilation"], out_hw)] += dcols[:, :, :, i, j]
-        (pt, _), (pl, _) = s["pads"]
-        dx = dxp[:, pt:pt + h, pl:pl + wd, :]
+            dxp = np.zeros(s["xp_shape"], dtype=g.dtype)
+            per_group = dxp.reshape(dxp.shape[:3] + (groups, cg))
+            for i in range(kh):
+                for j in range(kw):
+                    per_group[_offset_slice(i, j, s["stride"], s["dilation"], out_hw)] += dcols[:, :, :, i, j]
+            (pt, _), (pl, _) = s["pads"]
+            dx = dxp[:, pt:pt + h, pl:pl + wd, :]
     return dx, dw, db
 
 
