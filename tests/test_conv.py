@@ -99,6 +99,19 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum():
     x[0, 0, 1, 1] = x[0, 0, 1, 0] = 5.0
     check_parity(lambda a: C.max_pool2d(a, 2), lambda a: TF.max_pool2d(a, 2), inputs=[x])
     check_parity(lambda a: C.max_pool2d(a, 3, 1, 1), lambda a: TF.max_pool2d(a, 3, 1, 1), inputs=[x])
+    flat = np.zeros((2, 2, 6, 6))  # every window a 9-way tie
+    check_parity(lambda a: C.max_pool2d(a, 3), lambda a: TF.max_pool2d(a, 3), inputs=[flat])
+    check_parity(lambda a: C.max_pool2d(a, 2, 2, 1), lambda a: TF.max_pool2d(a, 2, 2, 1), inputs=[flat])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_windows_that_tile_the_input(kind, dtype):
+    ours = {"max": C.max_pool2d, "avg": C.avg_pool2d}[kind]
+    theirs = {"max": TF.max_pool2d, "avg": TF.avg_pool2d}[kind]
+    x = np.round(np.random.default_rng(0).normal(size=(2, 3, 8, 6)), 1).astype(dtype)  # rounding makes ties
+    check_parity(lambda a: ours(a, (2, 3)), lambda a: theirs(a, (2, 3)), inputs=[x])
+    check_parity(lambda a: ours(a, 2, 2, 1), lambda a: theirs(a, 2, 2, 1), inputs=[x[:, :, :6, :6]])
 
 
 def test_conv_of_float32_stays_float32_and_only_needed_grads_are_computed():

@@ -303,26 +303,39 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
     (pt, _), (pl, _) = pads
 
     def backward(g):
-        dxp = np.empty(xp.shape, dtype=g.dtype) if tiles else np.zeros(xp.shape, dtype=g.dtype)
-        if kind == "max":
-            taken = None  # the gradient goes to the first maximum of each window, as in torch
-            for s in sl:
-                hit = xp[s] == out
-                if taken is None:
-                    taken = hit
-                else:
-                    hit &= ~taken
-                    taken |= hit
-                if tiles:
-                    np.multiply(g, hit, out=dxp[s])
-                else:
-                    dxp[s] += g * hit
+        if tiles:  # every pixel in exactly one window: work on the (N, Ho, kh, Wo, kw, C) view at once
+            kh, kw = kernel
+            dxp = np.empty(xp.shape, dtype=g.dtype)
+            blocks = (n, out_hw[0], kh, out_hw[1], kw, c)
+            g6 = g[:, :, None, :, None, :]
+            if kind == "max":
+                hit = xp.reshape(blocks) == out[:, :, None, :, None, :]
+                seen = None  # keep only the first maximum of each window, as torch
+                for i, j in offsets:
+                    part = hit[:, :, i, :, j]
+                    if seen is None:
+                        seen = part.copy()
+                    else:
+                        part &= ~seen
+                        seen |= part
+                np.multiply(hit, g6, out=dxp.reshape(blocks))
+            else:
+                dxp.reshape(blocks)[...] = g6 * (1.0 / len(sl))
         else:
-            gs = g * (1.0 / len(sl))
-            for s in sl:
-                if tiles:
-                    dxp[s] = gs
-                else:
+            dxp = np.zeros(xp.shape, dtype=g.dtype)
+            if kind == "max":
+                taken = None  # the gradient goes to the first maximum of each window, as in torch
+                for s in sl:
+                    hit = xp[s] == out
+                    if taken is None:
+                        taken = hit
+                    else:
+                        hit &= ~taken
+                        taken |= hit
+                    dxp[s] += g * hit
+            else:
+                gs = g * (1.0 / len(sl))
+                for s in sl:
                     dxp[s] += gs
         return (dxp[:, pt:pt + h, pl:pl + w, :],)
     return Tensor.from_op(out, (x,), backward)
