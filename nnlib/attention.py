@@ -237,25 +237,33 @@ def attention_forward(qd: np.ndarray, kd: np.ndarray, vd: np.ndarray, add, scale
 
 
 def attention_backward(g: np.ndarray, qd: np.ndarray, kd: np.ndarray, vd: np.ndarray, saved, scale: float,
-                       need_q: bool = True, need_k: bool = True, need_v: bool = True, out=None):
+                       need_q: bool = True, need_k: bool = True, need_v: bool = True, out=None,
+                       need_mask: bool = False):
     """Chapter 11: gradients (gq, gk, gv) of :func:`attention_forward`'s output for the upstream ``g``.
 
     The softmax backward is ``ds = p * (dp - sum(dp * p))``. ``out`` (optional) is a
-    triple of arrays to write gq, gk, gv into.
+    triple of arrays to write gq, gk, gv into. With ``need_mask`` a fourth gradient is
+    returned: that of the additive mask, ``ds`` itself (the mask is added to the scores
+    after the scaling), in the scores' shape.
     """
     p, pd, keep = saved
     gq_out, gk_out, gv_out = (None, None, None) if out is None else out
     gv = np.matmul(np.swapaxes(pd, -1, -2), g, out=gv_out) if need_v else None
-    if not (need_q or need_k):
+    if not (need_q or need_k or need_mask):
         return None, None, gv
     ds = np.matmul(g, np.swapaxes(vd, -1, -2))  # gradient w.r.t. the (dropped) weights
     if keep is not None:
         ds *= keep
     ds -= np.einsum("...ij,...ij->...i", ds, p)[..., None]
     ds *= p
+    if not (need_q or need_k):
+        return None, None, gv, ds
+    gmask = ds.copy() if need_mask else None
     ds *= scale
     gq = np.matmul(ds, kd, out=gq_out) if need_q else None
     gk = np.matmul(np.swapaxes(ds, -1, -2), qd, out=gk_out) if need_k else None
+    if need_mask:
+        return gq, gk, gv, gmask
     return gq, gk, gv
 
 
@@ -268,7 +276,9 @@ def scaled_dot_product_attention(query, key, value, mask=None, is_causal: bool =
     leading axes (batch, heads) broadcast. ``scale`` defaults to 1/sqrt(d).
 
     - ``mask``: boolean (True = may attend, PyTorch's convention) or float (added to the
-      scores, use -inf to forbid), broadcastable to (..., Tq, Tk).
+      scores, use -inf to forbid), broadcastable to (..., Tq, Tk). A float mask that is a
+      Tensor requiring grad (e.g. a learned relative-position bias) gets its gradient, as
+      in PyTorch.
     - ``is_causal``: query i sees keys j <= i (PyTorch's top-left alignment); do not
       combine with ``mask``.
     - ``dropout_p``: dropout on the attention weights (applied whenever > 0, as in
@@ -301,11 +311,14 @@ def scaled_dot_product_attention(query, key, value, mask=None, is_causal: bool =
         None if mask is None else _additive_mask(mask, dtype, who))
     out, saved = attention_forward(qd, kd, vd, add, scale, dropout_p, rng)
     p = saved[0]
+    mask_t = mask if isinstance(mask, Tensor) and mask.requires_grad else None
 
     def backward(g):
-        return attention_backward(g, qd, kd, vd, saved, scale, q.requires_grad, k.requires_grad, v.requires_grad)
+        return attention_backward(g, qd, kd, vd, saved, scale, q.requires_grad, k.requires_grad, v.requires_grad,
+                                  need_mask=mask_t is not None)
 
-    result = Tensor.from_op(out, (q, k, v), backward)
+    parents = (q, k, v) if mask_t is None else (q, k, v, mask_t)
+    result = Tensor.from_op(out, parents, backward)
     if return_weights:
         return result, p
     return result

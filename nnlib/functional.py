@@ -3,8 +3,9 @@
 Each function takes a :class:`~nnlib.Tensor` (or anything array-like) and
 returns a Tensor whose backward pass is written out by hand, fused where that
 is faster or more stable than composing smaller operations. The losses live in
-:mod:`nnlib.losses` and are re-exported here, so ``nnlib.functional`` is the one
-place to look, as ``torch.nn.functional`` is.
+:mod:`nnlib.losses`, convolution and pooling in :mod:`nnlib.ops.conv` (chapter 16);
+both are re-exported here, so ``nnlib.functional`` is the one place to look, as
+``torch.nn.functional`` is.
 """
 from __future__ import annotations
 
@@ -18,18 +19,26 @@ from .losses import (  # noqa: F401  (re-exported)
     cross_entropy,
     l1_loss,
     mse_loss,
+    nll_loss,
 )
 from .attention import embedding, layer_norm, scaled_dot_product_attention  # noqa: F401  (chapter 11)
+from .ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d  # noqa: F401  (chapter 16)
 from .random import dropout_mask
 from .tensor import Tensor, _operand
 
 __all__ = [
-    "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax", "dropout", "linear",
+    "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "swish", "elu", "logsigmoid", "hardtanh",
+    "relu6", "softplus", "softmax", "log_softmax", "dropout", "linear",
     "embedding", "layer_norm", "scaled_dot_product_attention",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
+    "nll_loss", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
 ]
 
+#: GELU's tanh form: 0.5 x (1 + tanh(_GELU_C (x + _GELU_A x^3))); the one definition in nnlib
 _GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _tensor(x) -> Tensor:
@@ -61,22 +70,138 @@ def tanh(x) -> Tensor:
     return _tensor(x).tanh()
 
 
-def gelu(x) -> Tensor:
-    """Chapter 01: GELU in its tanh form (GPT-2's), as ``torch.nn.functional.gelu(approximate='tanh')``.
+def _erf(x: np.ndarray) -> np.ndarray:
+    """The error function erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt, vectorized, in float64.
 
-    gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    |x| <= 2: the series erf(x) = 2/sqrt(pi) e^(-x^2) sum_n (2x^2)^n x / (1*3*...*(2n+1)),
+    whose terms are all positive (no cancellation), 30 terms in Horner form.
+    |x| > 2: erfc(x) = e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), the
+    continued fraction evaluated from depth 40 upwards. Relative error below 1e-15
+    everywhere (tests/test_functional.py compares with torch.erf); the result is cast back
+    to the input's float dtype.
+    """
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    a = np.abs(x.astype(np.float64))
+    out = np.empty_like(a)
+    small = a <= 2.0
+    s = a[small]
+    t2 = 2.0 * s * s
+    series = np.ones_like(s)
+    for n in range(30, 0, -1):
+        series *= t2 * (1.0 / (2 * n + 1))
+        series += 1.0
+    out[small] = (2.0 / math.sqrt(math.pi)) * np.exp(-0.5 * t2) * s * series
+    b = a[~small]
+    frac = b.copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(40, 0, -1):
+            frac = b + (0.5 * k) / frac
+        out[~small] = 1.0 - np.exp(-b * b) / (math.sqrt(math.pi) * frac)
+    return np.copysign(out, x).astype(dtype, copy=False)
+
+
+def gelu(x, approximate: str = "tanh") -> Tensor:
+    """Chapter 01: GELU (Gaussian error linear unit), x * Phi(x) with Phi the normal CDF.
+
+    ``approximate="tanh"`` (nnlib's default, GPT-2's form, used by the chapters):
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as
+    ``torch.nn.functional.gelu(x, approximate='tanh')``.
+    ``approximate="none"``: the exact 0.5 x (1 + erf(x / sqrt(2))), which is *torch's*
+    default (``torch.nn.functional.gelu(x)``). The two differ by less than 1e-3.
     """
     x = _tensor(x)
     d = x.data
+    if approximate == "none":
+        cdf = 0.5 * (1.0 + _erf(d * _SQRT_HALF))
+        out = d * cdf
+
+        def backward_exact(g):
+            pdf = np.exp(-0.5 * d * d) * _INV_SQRT_2PI
+            return (g * (cdf + d * pdf),)
+        return Tensor.from_op(out.astype(d.dtype, copy=False), (x,), backward_exact)
+    if approximate != "tanh":
+        raise ValueError(f"gelu: approximate must be 'tanh' or 'none', got {approximate!r}")
     d2 = d * d
-    inner = _GELU_C * (d + 0.044715 * d2 * d)
+    inner = _GELU_C * (d + _GELU_A * d2 * d)
     t = np.tanh(inner)
     out = 0.5 * d * (1.0 + t)
 
     def backward(g):
-        dinner = _GELU_C * (1.0 + 3.0 * 0.044715 * d2)
+        dinner = _GELU_C * (1.0 + 3.0 * _GELU_A * d2)
         return (g * (0.5 * (1.0 + t) + 0.5 * d * (1.0 - t * t) * dinner),)
     return Tensor.from_op(out, (x,), backward)
+
+
+def _sigmoid_array(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x) without overflow, in x's dtype."""
+    e = np.exp(-np.abs(x))
+    r = 1.0 / (1.0 + e)
+    return np.where(x >= 0, r, e * r)
+
+
+def silu(x) -> Tensor:
+    """Chapter 01: SiLU / swish, x * sigmoid(x); derivative s (1 + x (1 - s)) with s = sigmoid(x)."""
+    x = _tensor(x)
+    d = x.data
+    s = _sigmoid_array(d)
+    return Tensor.from_op(d * s, (x,), lambda g: (g * (s * (1.0 + d * (1.0 - s))),))
+
+
+swish = silu
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    """Chapter 01: ELU, x for x > 0 and alpha (e^x - 1) otherwise (``torch.nn.functional.elu``)."""
+    x = _tensor(x)
+    d = x.data
+    alpha = float(alpha)
+    positive = d > 0
+    neg = alpha * np.expm1(np.minimum(d, 0))
+    out = np.where(positive, d, neg)
+    return Tensor.from_op(out, (x,), lambda g: (np.where(positive, g, g * (neg + alpha)),))
+
+
+def _softplus_array(z: np.ndarray) -> np.ndarray:
+    """log(1 + e^z) for any z: max(z, 0) + log1p(e^-|z|)."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def logsigmoid(x) -> Tensor:
+    """Chapter 02: log(sigmoid(x)) = -softplus(-x), finite for any x; derivative sigmoid(-x)."""
+    x = _tensor(x)
+    d = x.data
+    out = np.minimum(d, 0) - np.log1p(np.exp(-np.abs(d)))
+    return Tensor.from_op(out, (x,), lambda g: (g * _sigmoid_array(-d),))
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """Chapter 01: softplus, log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as torch)."""
+    x = _tensor(x)
+    d = x.data
+    beta, threshold = float(beta), float(threshold)
+    z = d * beta
+    linear = z > threshold
+    out = np.where(linear, d, _softplus_array(z) / beta)
+    return Tensor.from_op(out.astype(d.dtype, copy=False), (x,),
+                          lambda g: (np.where(linear, g, g * _sigmoid_array(z)),))
+
+
+def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """Chapter 01: clamp to [min_val, max_val]; gradient 1 strictly inside, 0 outside and at the ends (as torch)."""
+    x = _tensor(x)
+    d = x.data
+    lo, hi = float(min_val), float(max_val)
+    if lo > hi:
+        raise ValueError(f"hardtanh: min_val ({lo}) must not exceed max_val ({hi})")
+    inside = (d > lo) & (d < hi)
+    out = np.clip(d, lo, hi).astype(d.dtype, copy=False)
+    return Tensor.from_op(out, (x,), lambda g: (g * inside,))
+
+
+def relu6(x) -> Tensor:
+    """Chapter 01: min(max(x, 0), 6), i.e. ``hardtanh(x, 0, 6)`` (MobileNet's activation)."""
+    return hardtanh(x, 0.0, 6.0)
 
 
 def softmax(x, axis: int = -1) -> Tensor:

@@ -30,6 +30,60 @@ def test_activations(name, shape, seed):
     check_parity(ours, theirs, shapes=[shape], seed=seed, low=-4, high=4)
 
 
+NEW_ACTIVATIONS = {
+    "silu": (F.silu, TF.silu),
+    "swish": (F.swish, TF.silu),
+    "gelu_exact": (lambda x: F.gelu(x, approximate="none"), TF.gelu),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh")),
+    "elu": (F.elu, TF.elu),
+    "elu_alpha": (lambda x: F.elu(x, alpha=0.7), lambda x: TF.elu(x, alpha=0.7)),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2)),
+    "logsigmoid": (F.logsigmoid, TF.logsigmoid),
+    "hardtanh": (F.hardtanh, TF.hardtanh),
+    "hardtanh_range": (lambda x: F.hardtanh(x, -0.5, 2.0), lambda x: TF.hardtanh(x, -0.5, 2.0)),
+    "relu6": (F.relu6, TF.relu6),
+    "softplus": (F.softplus, TF.softplus),
+    "softplus_beta": (lambda x: F.softplus(x, beta=2.0, threshold=3.0),
+                      lambda x: TF.softplus(x, beta=2.0, threshold=3.0)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(NEW_ACTIVATIONS))
+def test_more_activations_match_torch(name, dtype):
+    ours, theirs = NEW_ACTIVATIONS[name]
+    x = np.concatenate([np.linspace(-9, 9, 73), [-30.0, -0.3, 0.2, 5.5, 30.0]]).reshape(6, 13).astype(dtype)
+    check_parity(ours, theirs, inputs=[x])
+    assert ours(x).dtype == dtype
+
+
+def test_huge_inputs_stay_finite():
+    x = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], dtype=np.float32)
+    for name in ("silu", "gelu_exact", "elu", "logsigmoid", "softplus"):
+        ours, theirs = NEW_ACTIVATIONS[name]
+        out = check_parity(ours, theirs, inputs=[x])
+        assert np.all(np.isfinite(out.data)), name
+
+
+def test_erf_matches_torch_to_float64_precision():
+    from nnlib.functional import _erf
+    x = np.concatenate([np.linspace(-7, 7, 20001), np.logspace(-12, 1, 300), -np.logspace(-12, 1, 300),
+                        [0.0, 2.0, -2.0, np.inf, -np.inf]])
+    ref = torch.erf(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(_erf(x), ref, rtol=1e-14, atol=0)
+    assert _erf(x.astype(np.float32)).dtype == np.float32
+    assert np.isnan(_erf(np.array([np.nan])))[0]
+
+
+def test_gelu_default_is_the_tanh_form_and_rejects_unknown_modes():
+    x = np.linspace(-3, 3, 11)
+    np.testing.assert_allclose(F.gelu(x).data, TF.gelu(torch.tensor(x), approximate="tanh").numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="approximate"):
+        F.gelu(x, approximate="erf")
+    with pytest.raises(ValueError, match="min_val"):
+        F.hardtanh(x, 1.0, -1.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_activations_keep_dtype_and_accept_arrays(dtype):
     x = np.linspace(-3, 3, 7).astype(dtype)
@@ -122,7 +176,7 @@ def test_loss_shape_errors_are_clear():
     with pytest.raises(ValueError, match=r"\(4, 1\).*\(4,\).*reshape\(-1, 1\)"):
         F.mse_loss(p, np.zeros(4))
     with pytest.raises(ValueError, match="one-hot"):
-        F.cross_entropy(np.zeros((4, 3)), np.eye(3)[[0, 1, 2, 0]])
+        F.cross_entropy(np.zeros((4, 3)), np.eye(3, dtype=np.int64)[[0, 1, 2, 0]])
     with pytest.raises(ValueError, match="shape"):
         F.cross_entropy(np.zeros((4, 3)), np.zeros(5, dtype=int))
     with pytest.raises(ValueError, match="out of range"):

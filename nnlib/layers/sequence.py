@@ -320,8 +320,7 @@ def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense
     return Tensor.from_op(out, parents, backward), saved[0]
 
 
-_GELU_C = math.sqrt(2.0 / math.pi)
-_GELU_A = 0.044715
+_GELU_C, _GELU_A = F._GELU_C, F._GELU_A  # GELU's tanh-form constants, defined once in nnlib.functional
 
 
 def _fused_mlp(x: Tensor, fc_in: Dense, fc_out: Dense) -> Tensor:

@@ -1,0 +1,377 @@
+"""Chapter 16: convolution (卷积) and pooling (池化), vectorized with im2col.
+
+A 2-D convolution slides a small kernel over an image and takes, at every position,
+the dot product of the kernel with the patch under it. Written as loops that is six
+nested loops; written for NumPy it is one matrix product:
+
+1. **im2col**: a strided *view* of the (padded) input lists every patch,
+   shape (N, H_out, W_out, kh, kw, C) without copying; one copy turns it into a
+   matrix ``cols`` of shape (N*H_out*W_out, kh*kw*C), one row per output pixel.
+2. ``cols @ kernel`` with the kernel reshaped to (kh*kw*C, out_channels) gives every
+   output pixel of every image at once (one BLAS call).
+3. Backward: ``dkernel = cols^T @ dout``; **col2im** adds ``dout @ kernel[i, j]^T``
+   back onto the input pixels that kernel offset (i, j) touched, one product and one
+   strided add per offset (kh*kw of them, never a loop over pixels or images).
+
+Grouped convolutions (``groups``) do the same per group with one batched matmul.
+
+The functional API follows ``torch.nn.functional``: inputs NCHW (NCL for 1-D) and
+weights (out_channels, in_channels/groups, kh, kw). Internally everything runs
+channels-last (NHWC), the layout in which patches are contiguous and the output of
+the matmul needs no transpose; the Keras-style layers in :mod:`nnlib.layers.conv`
+call that core directly with kernels in Keras' layout (kh, kw, in/groups, out).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, _operand
+
+__all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+           "conv2d_channels_last", "pool2d_channels_last", "conv_output_size", "same_padding"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _tuple(value, n: int, name: str, who: str) -> tuple:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    try:
+        out = tuple(int(v) for v in value)
+    except TypeError:
+        raise TypeError(f"{who}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
+    if len(out) != n:
+        raise ValueError(f"{who}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    return out
+
+
+def conv_output_size(size: int, kernel: int, stride: int, dilation: int, pad_total: int) -> int:
+    """Chapter 16: output length along one axis, floor((size + pad - dilation*(kernel-1) - 1) / stride) + 1."""
+    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple:
+    """Chapter 16: (before, after) padding for 'same' output ceil(size / stride), the extra pixel after.
+
+    With stride 1 this is torch's ``padding='same'``; with larger strides it is
+    Keras/TensorFlow's rule.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def _as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(_operand(x))
+
+
+def _windows(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
+    """A read-only strided view (N, H_out, W_out, kh, kw, C) of every patch of NHWC ``xp``."""
+    n, _, _, c = xp.shape
+    s_n, s_h, s_w, s_c = xp.strides
+    return np.lib.stride_tricks.as_strided(
+        xp, shape=(n, out_hw[0], out_hw[1], kernel[0], kernel[1], c),
+        strides=(s_n, s_h * stride[0], s_w * stride[1], s_h * dilation[0], s_w * dilation[1], s_c),
+        writeable=False)
+
+
+def _offset_slice(i: int, j: int, stride, dilation, out_hw) -> tuple:
+    """The index of the input pixels that kernel offset (i, j) touches, for every output pixel."""
+    h0, w0 = i * dilation[0], j * dilation[1]
+    return (slice(None), slice(h0, h0 + stride[0] * (out_hw[0] - 1) + 1, stride[0]),
+            slice(w0, w0 + stride[1] * (out_hw[1] - 1) + 1, stride[1]))
+
+
+def _pad(x: np.ndarray, pads, value=0.0) -> np.ndarray:
+    if not any(pads[0]) and not any(pads[1]):
+        return x
+    return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
+
+
+# ------------------------------------------------------------------- convolution core
+def _conv_forward(x, w, b, stride, dilation, pads, groups, keep_cols: bool):
+    """NHWC ``x``, kernel ``w`` (kh, kw, C/groups, O) -> (NHWC output, saved state for backward)."""
+    n, h, wd, c = x.shape
+    kh, kw, cg, o = w.shape
+    xp = _pad(x, pads)
+    out_hw = (conv_output_size(h, kh, stride[0], dilation[0], sum(pads[0])),
+              conv_output_size(wd, kw, stride[1], dilation[1], sum(pads[1])))
+    win = _windows(xp, (kh, kw), stride, dilation, out_hw)
+    m, k = n * out_hw[0] * out_hw[1], kh * kw * cg
+    if groups == 1:
+        cols = np.ascontiguousarray(win).reshape(m, k)
+        w2 = w.reshape(k, o)
+        out = cols @ w2
+    else:
+        og = o // groups
+        win7 = win.reshape(n, out_hw[0], out_hw[1], kh, kw, groups, cg)
+        cols = np.ascontiguousarray(win7.transpose(5, 0, 1, 2, 3, 4, 6)).reshape(groups, m, k)
+        w2 = w.reshape(k, groups, og).transpose(1, 0, 2)  # (G, K, Og)
+        out = np.matmul(cols, w2).transpose(1, 0, 2).reshape(m, o)
+    if b is not None:
+        out += b
+    saved = dict(xshape=x.shape, xp_shape=xp.shape, pads=pads, out_hw=out_hw, stride=stride, dilation=dilation,
+                 groups=groups, w2=w2, wshape=w.shape, cols=cols if keep_cols else None)
+    return out.reshape(n, out_hw[0], out_hw[1], o), saved
+
+
+def _conv_backward(g, s, need_x: bool, need_w: bool, need_b: bool):
+    """Gradients (dx NHWC, dw (kh, kw, C/groups, O), db) for the NHWC upstream gradient ``g``."""
+    n, h, wd, c = s["xshape"]
+    kh, kw, cg, o = s["wshape"]
+    groups, out_hw = s["groups"], s["out_hw"]
+    m = n * out_hw[0] * out_hw[1]
+    g2 = g.reshape(m, o)
+    db = g2.sum(axis=0) if need_b else None
+    dw = dx = None
+    if groups == 1:
+        if need_w:
+            dw = (s["cols"].T @ g2).reshape(kh, kw, cg, o)
+        if need_x:  # one (M, O) @ (O, C) product per kernel offset, added straight into place
+            dxp = np.zeros(s["xp_shape"], dtype=g.dtype)
+            w_t = s["w2"].reshape(kh, kw, cg, o).transpose(0, 1, 3, 2)
+            part = np.empty((m, c), dtype=g.dtype)
+            for i in range(kh):
+                for j in range(kw):
+                    np.matmul(g2, w_t[i, j], out=part)
+                    dxp[_offset_slice(i, j, s["stride"], s["dilation"], out_hw)] += \
+                        part.reshape(n, out_hw[0], out_hw[1], c)
+            (pt, _), (pl, _) = s["pads"]
+            return dxp[:, pt:pt + h, pl:pl + wd, :], dw, db
+    else:
+        og = o // groups
+        gg = g2.reshape(m, groups, og).transpose(1, 0, 2)  # (G, M, Og)
+        if need_w:
+            dw = np.matmul(s["cols"].transpose(0, 2, 1), gg).transpose(1, 0, 2).reshape(kh, kw, cg, o)
+        if need_x:
+            dcols = np.matmul(gg, s["w2"].transpose(0, 2, 1))  # (G, M, K)
+            dcols = dcols.reshape(groups, n, out_hw[0], out_hw[1], kh, kw, cg).transpose(1, 2, 3, 4, 5, 0, 6)
+            dxp = np.zeros(s["xp_shape"], dtype=g.dtype)
+            per_group = dxp.reshape(dxp.shape[:3] + (groups, cg))
+            for i in range(kh):
+                for j in range(kw):
+                    per_group[_offset_slice(i, j, s["stride"], s["dilation"], out_hw)] += dcols[:, :, :, i, j]
+            (pt, _), (pl, _) = s["pads"]
+            dx = dxp[:, pt:pt + h, pl:pl + wd, :]
+    return dx, dw, db
+
+
+def conv2d_channels_last(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
+                         groups: int = 1, who: str = "conv2d") -> Tensor:
+    """Chapter 16: 2-D convolution of NHWC ``x`` with a Keras-layout ``kernel`` (kh, kw, C/groups, out).
+
+    The core the layers use; ``pads`` are explicit ((top, bottom), (left, right)).
+    """
+    x, kernel = _as_tensor(x), _as_tensor(kernel)
+    bias = None if bias is None else _as_tensor(bias)
+    xd, wd = x.data, kernel.data
+    if xd.ndim != 4:
+        raise ValueError(f"{who}: expected a 4-D input (batch, height, width, channels), got shape {xd.shape}")
+    if wd.ndim != 4:
+        raise ValueError(f"{who}: expected a 4-D kernel (kh, kw, in_channels/groups, out), got shape {wd.shape}")
+    _check_groups(xd.shape[3], wd.shape[2], wd.shape[3], groups, who, xd.shape, "channels on the last axis")
+    dtype = np.result_type(xd.dtype, wd.dtype)
+    xd, wd = xd.astype(dtype, copy=False), wd.astype(dtype, copy=False)
+    bd = None
+    if bias is not None:
+        if bias.shape != (wd.shape[3],):
+            raise ValueError(f"{who}: bias must have shape ({wd.shape[3]},), one value per output channel, "
+                             f"got {bias.shape}")
+        bd = bias.data.astype(dtype, copy=False)
+    _check_output(xd.shape[1:3], wd.shape[:2], strides, dilation, pads, who, xd.shape)
+    out, saved = _conv_forward(xd, wd, bd, tuple(strides), tuple(dilation), pads, groups,
+                               keep_cols=kernel.requires_grad)
+    parents = (x, kernel) if bias is None else (x, kernel, bias)
+
+    def backward(g):
+        dx, dw, db = _conv_backward(g, saved, x.requires_grad, kernel.requires_grad,
+                                    bias is not None and bias.requires_grad)
+        return (dx, dw) if bias is None else (dx, dw, db)
+    return Tensor.from_op(out, parents, backward)
+
+
+def _check_groups(c, cg, o, groups, who, xshape, where):
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{who}: groups must be a positive integer, got {groups!r}")
+    if c != cg * groups:
+        raise ValueError(f"{who}: the input has {c} channels ({where}, shape {xshape}) but the weight expects "
+                         f"{cg} per group x {groups} group(s) = {cg * groups}")
+    if o % groups:
+        raise ValueError(f"{who}: out_channels ({o}) must be divisible by groups ({groups})")
+
+
+def _check_output(hw, kernel, strides, dilation, pads, who, xshape):
+    for axis, size, k, s, d, p in zip(("height", "width"), hw, kernel, strides, dilation, pads):
+        if s < 1 or d < 1:
+            raise ValueError(f"{who}: stride and dilation must be >= 1, got stride {strides}, dilation {dilation}")
+        if conv_output_size(size, k, s, d, sum(p)) < 1:
+            raise ValueError(f"{who}: the input's {axis} {size} (padded {size + sum(p)}) is smaller than the kernel's "
+                             f"reach {d * (k - 1) + 1} (kernel {k}, dilation {d}); input shape {xshape}")
+
+
+def _torch_padding(padding, kernel, stride, dilation, who, n=2):
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{who}: padding='same' needs stride 1 (as in torch), got stride {stride}")
+            return tuple(same_padding(1, k, 1, d) for k, d in zip(kernel, dilation))
+        raise ValueError(f"{who}: padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+    pads = _tuple(padding, n, "padding", who)
+    if any(p < 0 for p in pads):
+        raise ValueError(f"{who}: padding must be >= 0, got {padding!r}")
+    return tuple((p, p) for p in pads)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """Chapter 16: 2-D convolution as ``torch.nn.functional.conv2d``.
+
+    ``input`` (N, C, H, W), ``weight`` (out_channels, C/groups, kh, kw), ``bias``
+    (out_channels,). ``stride``/``dilation``: int or (sh, sw); ``padding``: int,
+    (ph, pw), ``'valid'`` or ``'same'`` (stride 1). Returns (N, out_channels, H_out, W_out).
+    """
+    who = "conv2d"
+    x, w = _as_tensor(input), _as_tensor(weight)
+    if x.ndim != 4:
+        raise ValueError(f"{who}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"{who}: expected a 4-D weight (out_channels, in_channels/groups, kh, kw), got shape "
+                         f"{w.shape}")
+    stride, dilation = _tuple(stride, 2, "stride", who), _tuple(dilation, 2, "dilation", who)
+    pads = _torch_padding(padding, w.shape[2:], stride, dilation, who)
+    _check_groups(x.shape[1], w.shape[1], w.shape[0], groups, who, x.shape, "axis 1")
+    out = conv2d_channels_last(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), bias, stride, pads, dilation,
+                               groups, who)
+    return out.transpose(0, 3, 1, 2)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """Chapter 16: 1-D convolution as ``torch.nn.functional.conv1d``: input (N, C, L), weight (out, C/groups, k)."""
+    who = "conv1d"
+    x, w = _as_tensor(input), _as_tensor(weight)
+    if x.ndim != 3:
+        raise ValueError(f"{who}: expected a 3-D input (N, C, L), got shape {x.shape}")
+    if w.ndim != 3:
+        raise ValueError(f"{who}: expected a 3-D weight (out_channels, in_channels/groups, k), got shape {w.shape}")
+    stride, dilation = _tuple(stride, 1, "stride", who), _tuple(dilation, 1, "dilation", who)
+    (pad,) = _torch_padding(padding, w.shape[2:], stride, dilation, who, n=1)
+    _check_groups(x.shape[1], w.shape[1], w.shape[0], groups, who, x.shape, "axis 1")
+    # (N, C, L) -> (N, 1, L, C); weight (O, Cg, k) -> (1, k, Cg, O)
+    x4 = x.transpose(0, 2, 1).reshape(x.shape[0], 1, x.shape[2], x.shape[1])
+    w4 = w.transpose(2, 1, 0).reshape(1, w.shape[2], w.shape[1], w.shape[0])
+    out = conv2d_channels_last(x4, w4, bias, (1,) + stride, ((0, 0), pad), (1,) + dilation, groups, who)
+    return out.reshape(out.shape[0], out.shape[2], out.shape[3]).transpose(0, 2, 1)
+
+
+# ------------------------------------------------------------------------------ pooling
+def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), who: str = "pool2d") -> Tensor:
+    """Chapter 16: max (``kind='max'``) or average pooling of NHWC ``x``, one strided pass per kernel offset.
+
+    Max pooling pads with -inf and sends each gradient to the first maximum of its
+    window (as torch); average pooling pads with zeros and divides by the full window
+    size (torch's ``count_include_pad=True``).
+    """
+    x = _as_tensor(x)
+    xd = x.data
+    if xd.ndim != 4:
+        raise ValueError(f"{who}: expected a 4-D input, got shape {xd.shape}")
+    kernel, strides = tuple(kernel), tuple(strides)
+    for k, p in zip(kernel, pads):
+        if max(p) > k // 2:
+            raise ValueError(f"{who}: padding {max(p)} must be at most half the kernel size {k} (as in torch)")
+    _check_output(xd.shape[1:3], kernel, strides, (1, 1), pads, who, xd.shape)
+    n, h, w, c = xd.shape
+    out_hw = (conv_output_size(h, kernel[0], strides[0], 1, sum(pads[0])),
+              conv_output_size(w, kernel[1], strides[1], 1, sum(pads[1])))
+    xp = _pad(xd, pads, -np.inf if kind == "max" else 0.0)
+    offsets = [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
+    sl = [_offset_slice(i, j, strides, (1, 1), out_hw) for i, j in offsets]
+    # the windows tile the padded input exactly: every pixel is in one window, so the
+    # backward can write each offset's share instead of adding it into zeros
+    tiles = out_hw[0] * strides[0] == xp.shape[1] and out_hw[1] * strides[1] == xp.shape[2] and \
+        strides[0] == kernel[0] and strides[1] == kernel[1]
+    if kind not in ("max", "avg"):
+        raise ValueError(f"{who}: kind must be 'max' or 'avg', got {kind!r}")
+    out = xp[sl[0]].copy()
+    for s in sl[1:]:
+        if kind == "max":
+            np.maximum(out, xp[s], out=out)
+        else:
+            out += xp[s]
+    if kind == "avg":
+        out *= 1.0 / len(sl)
+    (pt, _), (pl, _) = pads
+
+    def backward(g):
+        if tiles:  # every pixel in exactly one window: work on the (N, Ho, kh, Wo, kw, C) view at once
+            kh, kw = kernel
+            dxp = np.empty(xp.shape, dtype=g.dtype)
+            blocks = (n, out_hw[0], kh, out_hw[1], kw, c)
+            g6 = g[:, :, None, :, None, :]
+            if kind == "max":
+                hit = xp.reshape(blocks) == out[:, :, None, :, None, :]
+                seen = None  # keep only the first maximum of each window, as torch
+                for i, j in offsets:
+                    part = hit[:, :, i, :, j]
+                    if seen is None:
+                        seen = part.copy()
+                    else:
+                        part &= ~seen
+                        seen |= part
+                np.multiply(hit, g6, out=dxp.reshape(blocks))
+            else:
+                dxp.reshape(blocks)[...] = g6 * (1.0 / len(sl))
+        else:
+            dxp = np.zeros(xp.shape, dtype=g.dtype)
+            if kind == "max":
+                taken = None  # the gradient goes to the first maximum of each window, as in torch
+                for s in sl:
+                    hit = xp[s] == out
+                    if taken is None:
+                        taken = hit
+                    else:
+                        hit &= ~taken
+                        taken |= hit
+                    dxp[s] += g * hit
+            else:
+                gs = g * (1.0 / len(sl))
+                for s in sl:
+                    dxp[s] += gs
+        return (dxp[:, pt:pt + h, pl:pl + w, :],)
+    return Tensor.from_op(out, (x,), backward)
+
+
+def _pool_nchw(input, kernel_size, stride, padding, kind, who, n):
+    x = _as_tensor(input)
+    if x.ndim != n + 2:
+        layout = "(N, C, H, W)" if n == 2 else "(N, C, L)"
+        raise ValueError(f"{who}: expected a {n + 2}-D input {layout}, got shape {x.shape}")
+    kernel = _tuple(kernel_size, n, "kernel_size", who)
+    strides = kernel if stride is None else _tuple(stride, n, "stride", who)
+    pads = tuple((p, p) for p in _tuple(padding, n, "padding", who))
+    if n == 1:
+        x4 = x.transpose(0, 2, 1).reshape(x.shape[0], 1, x.shape[2], x.shape[1])
+        out = pool2d_channels_last(x4, kind, (1,) + kernel, (1,) + strides, ((0, 0),) + pads, who)
+        return out.reshape(out.shape[0], out.shape[2], out.shape[3]).transpose(0, 2, 1)
+    out = pool2d_channels_last(x.transpose(0, 2, 3, 1), kind, kernel, strides, pads, who)
+    return out.transpose(0, 3, 1, 2)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
+    """Chapter 16: max pooling of (N, C, H, W) as ``torch.nn.functional.max_pool2d`` (stride defaults to the kernel)."""
+    return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool2d", 2)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
+    """Chapter 16: average pooling of (N, C, H, W) as ``torch.nn.functional.avg_pool2d`` (zero padding counted)."""
+    return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool2d", 2)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
+    """Chapter 16: max pooling of (N, C, L) as ``torch.nn.functional.max_pool1d``."""
+    return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool1d", 1)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
+    """Chapter 16: average pooling of (N, C, L) as ``torch.nn.functional.avg_pool1d``."""
+    return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool1d", 1)
