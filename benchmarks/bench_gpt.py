@@ -213,7 +213,13 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=0, help="BLAS and torch threads (0: leave the defaults)")
     ap.add_argument("--quick", action="store_true", help="2 rounds of 2 steps, 50 tokens")
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--no-malloc-tuning", action="store_true",
+                    help="leave glibc malloc alone (nnlib.memory.tune_allocator is called otherwise)")
     args = ap.parse_args(argv)
+    if not args.no_malloc_tuning:
+        from nnlib.memory import tune_allocator
+
+        tune_allocator()  # opt in: import nnlib leaves process-wide malloc settings alone
     if args.quick:
         args.rounds, args.steps, args.new_tokens = 2, 2, 50
     model, tmodel, tokens, torch = build()

@@ -8,7 +8,7 @@ current batch. ``logs`` at the end of an epoch holds ``loss``, the metrics and
 their ``val_`` versions, as floats.
 
 Provided: :class:`History` (always attached; ``fit`` returns it),
-:class:`EarlyStopping`, :class:`ModelCheckpoint`,
+:class:`ProgbarLogger` (attached by ``fit`` unless ``verbose=0``), :class:`EarlyStopping`, :class:`ModelCheckpoint`,
 :class:`LearningRateScheduler`, :class:`TerminateOnNaN` and
 :class:`LambdaCallback`, with Keras' semantics. Epochs are counted from 0 in
 the methods and shown from 1 in messages, as in Keras.
@@ -19,8 +19,10 @@ import math
 import os
 import warnings
 
+from .progress import ProgressBar, resolve_verbose
+
 __all__ = [
-    "Callback", "CallbackList", "History", "EarlyStopping", "ModelCheckpoint",
+    "Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
     "LearningRateScheduler", "TerminateOnNaN", "LambdaCallback",
 ]
 
@@ -149,6 +151,51 @@ class History(Callback):
 
 _MAX_NAMES = ("acc", "accuracy", "auc", "precision", "recall", "f1", "f1_score")
 _MIN_NAMES = ("loss", "mse", "mae", "mean_squared_error", "mean_absolute_error", "error")
+
+
+class ProgbarLogger(Callback):
+    """Chapter 07: the progress display of ``fit``, as a callback (``fit`` adds it unless ``verbose=0``).
+
+    ``verbose=1``: a live progress bar per epoch that disappears when the
+    epoch ends, then one summary line; ``verbose=2``: the summary lines only::
+
+        Epoch 3/12 - loss: 0.1234 - accuracy: 0.9500 - val_loss: 0.2345 - val_accuracy: 0.9200
+
+    See :mod:`nnlib.progress`. It runs before the other callbacks, so a
+    callback's own messages come after the epoch's line.
+    """
+
+    def __init__(self, verbose=1):
+        super().__init__()
+        self.verbose = resolve_verbose(verbose)
+        self._bar = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Chapter 07: open this epoch's bar."""
+        self.abort()
+        self._bar = ProgressBar(self.params.get("steps", 0), desc=f"Epoch {epoch + 1}/{self.params.get('epochs')}",
+                                verbose=self.verbose)
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Chapter 07: advance the bar, showing the running loss and metrics."""
+        if self._bar is not None:
+            self._bar.update(1, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        """Chapter 07: remove the bar and leave the epoch's summary line (validation metrics included)."""
+        if self._bar is not None:
+            self._bar.close(logs)
+            self._bar = None
+
+    def on_train_end(self, logs=None):
+        """Chapter 07: nothing left open."""
+        self.abort()
+
+    def abort(self) -> None:
+        """Chapter 07: close an open bar without a summary (``fit`` calls it when training fails)."""
+        if self._bar is not None:
+            self._bar.abort()
+            self._bar = None
 
 
 def _infer_mode(monitor: str, who: str) -> str:

@@ -41,9 +41,7 @@ class NotFittedError(ValueError, AttributeError):
 # helpers for "array-like" inputs
 # ----------------------------------------------------------------------------
 
-def _is_pandas(obj) -> bool:
-    """True for a pandas DataFrame or Series (checked without importing pandas)."""
-    return hasattr(obj, "iloc") and type(obj).__module__.split(".")[0] == "pandas"
+from .inputs import is_pandas as _is_pandas  # noqa: E402  (one definition for all of nnlib)
 
 
 def _n_rows(obj, where: str) -> int:
@@ -625,7 +623,8 @@ class DataLoader:
     ``drop_last=True`` (which drops the final short batch). With
     ``shuffle=True`` every pass (epoch) uses a new permutation drawn from one
     ``np.random.default_rng(seed)``, so a seeded loader gives the same sequence
-    of epochs on every run.
+    of epochs on every run (``seed`` may also be a ``np.random.Generator``,
+    which is then drawn from directly: ``Model.fit`` passes nnlib's).
 
         loader = DataLoader(X_train, y_train, batch_size=64, shuffle=True, seed=0)
         for epoch in range(3):

@@ -17,15 +17,15 @@ token costs one position's work.
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
+import math
+import re
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from . import functional as F
 from .attention import KVCache, integer_ids
+from .layers.base import register_model
 from .layers.core import Dense
 from .layers.sequence import Embedding, LayerNorm, TransformerBlock, gpt2_normal
 from .module import Module
@@ -80,29 +80,71 @@ class GPTConfig:
         return cls(**d)
 
 
+_INT_FIELDS = ("vocab_size", "context_length", "d_model", "n_heads", "n_layers")
+#: largest size a GPT config may give (each must also match the weights stored in a file)
+_MAX_SIZE = 2 ** 31
+
+
+def _strict_config(config) -> tuple:
+    """(GPTConfig, dtype) from a file's config dict, with strict JSON types; a ValueError if anything is off."""
+    if not isinstance(config, dict):
+        raise ValueError(f"the GPT config must be a JSON object, got {type(config).__name__}")
+    known = {f.name for f in fields(GPTConfig)} | {"dtype"}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"unknown GPT config entries {unknown[:5]}; known: {sorted(known)}")
+    for name in _INT_FIELDS:
+        value = config.get(name, getattr(GPTConfig, name))
+        if type(value) is not int or not 0 < value <= _MAX_SIZE:
+            raise ValueError(f"{name} must be an integer in 1..{_MAX_SIZE}, got {str(value)[:40]}")
+    dropout = config.get("dropout", 0.0)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not math.isfinite(dropout):
+        raise ValueError(f"dropout must be a number in [0, 1), got {str(dropout)[:40]}")
+    if not isinstance(config.get("tie_weights", True), bool):
+        raise ValueError(f"tie_weights must be true or false, got {str(config['tie_weights'])[:40]!r}")
+    dtype = config.get("dtype", "float32")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {str(dtype)[:40]!r}")
+    return GPTConfig(**{k: v for k, v in config.items() if k != "dtype"}), dtype
+
+
+def _parameter_count(c: GPTConfig) -> int:
+    """The number of weight values a GPT of config ``c`` has (checked against a file before building)."""
+    d = c.d_model
+    block = 12 * d * d + 13 * d  # 2 LayerNorms, 4 attention projections, the 4x MLP, with biases
+    return (c.vocab_size * d + c.context_length * d + c.n_layers * block + 2 * d
+            + (0 if c.tie_weights else c.vocab_size * d))
+
+
+def _check_against_weights(c: GPTConfig, shapes: dict) -> None:
+    """Compare the config with the stored arrays' shapes (from their headers) BEFORE anything is allocated."""
+    d = c.d_model
+    for key, want in (("wte.embeddings", (c.vocab_size, d)), ("wpe.embeddings", (c.context_length, d))):
+        if tuple(shapes.get(key, ())) != want:
+            raise ValueError(f"the config needs {key} of shape {want}, the file holds "
+                             f"{tuple(shapes[key]) if key in shapes else 'none'}")
+    blocks = {m.group(1) for m in map(re.compile(r"^blocks\.(\d{1,9})\.").match, shapes) if m}
+    if len(blocks) != c.n_layers:
+        raise ValueError(f"the config has n_layers={c.n_layers}, the file holds weights of {len(blocks)} blocks")
+    stored = sum(math.prod(shape) for shape in shapes.values())
+    need = _parameter_count(c)
+    if need != stored:
+        raise ValueError(f"the config describes {need:,} weight values, the file holds {stored:,}")
+
+
 # ------------------------------------------------------------------------------ tokenizers
 def tokenizer_to_json(tokenizer) -> dict:
     """Chapter 12: a tokenizer (``nnlib.text`` CharTokenizer or BPETokenizer) as a JSON object."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "tokenizer.json")
-        tokenizer.save(path)
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+    from .text import tokenizer_to_dict
+
+    return tokenizer_to_dict(tokenizer)
 
 
 def tokenizer_from_json(obj: dict):
     """Chapter 12: rebuild a tokenizer from :func:`tokenizer_to_json` (only nnlib's own classes)."""
-    from .text import BPETokenizer, CharTokenizer
+    from .text import tokenizer_from_dict
 
-    classes = {cls._FORMAT: cls for cls in (CharTokenizer, BPETokenizer)}
-    fmt = obj.get("format") if isinstance(obj, dict) else None
-    if fmt not in classes:
-        raise ValueError(f"unknown tokenizer format {fmt!r}; nnlib reads {sorted(classes)}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "tokenizer.json")
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh)
-        return classes[fmt].load(path)
+    return tokenizer_from_dict(obj)
 
 
 # ------------------------------------------------------------------------------ sampling
@@ -201,6 +243,7 @@ def _id_array(ids, who: str) -> np.ndarray:
     return arr
 
 
+@register_model
 class GPT(Module):
     """Chapter 12: a GPT-2 style decoder-only language model.
 
@@ -218,7 +261,7 @@ class GPT(Module):
         if isinstance(config, dict):
             config = GPTConfig.from_dict(config)
         self.config = config
-        self.tokenizer = None
+        self._tokenizer = None
         self.metadata = {}
         c = config
         self.wte = Embedding(c.vocab_size, c.d_model, name="wte", dtype=dtype)
@@ -229,6 +272,22 @@ class GPT(Module):
         if not c.tie_weights:
             self.lm_head = Dense(c.vocab_size, input_shape=(c.d_model,), use_bias=False,
                                  kernel_initializer=gpt2_normal(), name="lm_head", dtype=dtype)
+
+    @property
+    def tokenizer(self):
+        """Chapter 12: the model's tokenizer (saved with it), or None; at most ``vocab_size`` tokens."""
+        return self._tokenizer
+
+    @tokenizer.setter
+    def tokenizer(self, tok) -> None:
+        if tok is not None:
+            size = getattr(tok, "vocab_size", None)
+            if not isinstance(size, (int, np.integer)):
+                raise TypeError(f"GPT.tokenizer: expected a tokenizer with a vocab_size, got {type(tok).__name__}")
+            if size > self.config.vocab_size:
+                raise ValueError(f"GPT.tokenizer: the tokenizer has {size} tokens, more than the model's "
+                                 f"vocab_size={self.config.vocab_size}; its ids would be out of range")
+        self._tokenizer = tok
 
     # ---------------------------------------------------------------- forward
     def forward(self, idx, cache: KVCache | None = None, last_only: bool = False) -> Tensor:
@@ -326,10 +385,20 @@ class GPT(Module):
             raise ValueError("GPT.generate: the prompt is empty; give at least one token id")
         if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
             raise ValueError(f"GPT.generate: prompt token ids must be in 0..{self.config.vocab_size - 1}")
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)):
+            raise TypeError(f"GPT.generate: max_new_tokens must be an integer, got {max_new_tokens!r}")
         max_new_tokens = int(max_new_tokens)
         if max_new_tokens < 0:
             raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
-        stops = None if stop_token is None else np.atleast_1d(np.asarray(stop_token, dtype=np.int64))
+        stops = None
+        if stop_token is not None:
+            stops = np.atleast_1d(np.asarray(stop_token))
+            if stops.ndim != 1 or stops.size == 0 or stops.dtype.kind not in "iu":
+                raise TypeError(f"GPT.generate: stop_token must be a token id or a list of ids, got {stop_token!r}")
+            if stops.min() < 0 or stops.max() >= self.config.vocab_size:
+                raise ValueError(f"GPT.generate: stop_token {stop_token!r} is outside the vocabulary "
+                                 f"(ids 0..{self.config.vocab_size - 1})")
+            stops = stops.astype(np.int64)
         rng = np.random.default_rng(seed)
         c = self.config
         ctx = c.context_length
@@ -398,51 +467,45 @@ class GPT(Module):
         return [g for g in groups if g["params"]]
 
     # ---------------------------------------------------------------- saving
+    def get_config(self) -> dict:
+        """Chapter 12: the config as plain JSON (the :class:`GPTConfig` fields and the weights' dtype)."""
+        return {**self.config.to_dict(), "dtype": str(self.wte.embeddings.dtype)}
+
+    @classmethod
+    def from_config(cls, config: dict, weight_shapes: dict | None = None, **_context) -> "GPT":
+        """Chapter 12: a new GPT (eval mode) from :meth:`get_config`; what ``load_model`` calls.
+
+        Types are strict (``tie_weights`` must be true/false, sizes integers) and, with
+        ``weight_shapes`` (the file's arrays, name -> shape), the sizes must match the
+        stored weights exactly before anything is allocated. A ValueError otherwise.
+        """
+        gpt_config, dtype = _strict_config(config)
+        if weight_shapes is not None:
+            _check_against_weights(gpt_config, weight_shapes)
+        model = cls(gpt_config, dtype=dtype)
+        model.eval()
+        return model
+
     def save(self, path, tokenizer=None, metadata: dict | None = None) -> str:
-        """Chapter 12: write the model (config, weights and tokenizer) to one nnlib archive (zip, no pickle).
+        """Chapter 12: ``nnlib.models.save_model(self, path, ...)``: config, weights and tokenizer in one file.
 
         ``tokenizer`` defaults to ``self.tokenizer``; ``metadata`` (JSON-able dict, e.g.
         training steps and losses) is stored too and comes back as ``model.metadata``.
+        Returns the path written. A model with LoRA adapters is refused (merge them first).
         """
-        from .io import save_archive
+        from .models.saving import save_model
 
-        for name, module in self.named_modules():
-            if type(module).__name__ == "LoRADense":
-                raise ValueError(f"GPT.save: the model has LoRA adapters ({name}); fold them in first with "
-                                 f"nnlib.lora.merge_lora(model), or save only the adapters with "
-                                 f"nnlib.lora.lora_state_dict(model)")
-        tok = tokenizer if tokenizer is not None else self.tokenizer
-        extra_json = {"tokenizer": tokenizer_to_json(tok)} if tok is not None else None
-        config = {"class": "GPT", "gpt_config": self.config.to_dict(),
-                  "dtype": str(self.wte.embeddings.dtype)}
-        return save_archive(path, config, dict(self.state_dict()), metadata=metadata, extra_json=extra_json)
+        return save_model(self, path, tokenizer=tokenizer, metadata=metadata)
 
     @classmethod
     def load(cls, path) -> "GPT":
-        """Chapter 12: rebuild a GPT saved by :meth:`save` (with its tokenizer and metadata)."""
-        from .io import ModelFileError, load_archive
+        """Chapter 12: ``nnlib.models.load_model(path)``, checking that the file holds a GPT."""
+        from .io import ModelFileError
+        from .models.saving import load_model
 
-        archive = load_archive(path)
-        if archive.config.get("class") != "GPT" or not isinstance(archive.config.get("gpt_config"), dict):
-            raise ModelFileError(f"{path}: not a GPT checkpoint (config.json has class "
-                                 f"{archive.config.get('class')!r})")
-        try:
-            config = GPTConfig.from_dict(archive.config["gpt_config"])
-            dtype = archive.config.get("dtype", "float32")
-            if dtype not in ("float32", "float64"):
-                raise ValueError(f"unsupported dtype {dtype!r}")
-            model = cls(config, dtype=dtype)
-            model.load_state_dict(archive.arrays)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ModelFileError(f"{path}: the GPT checkpoint does not fit its config: {exc}") from None
-        tok = archive.extra_json.get("tokenizer")
-        if tok is not None:
-            try:
-                model.tokenizer = tokenizer_from_json(tok)
-            except (ValueError, TypeError) as exc:
-                raise ModelFileError(f"{path}: bad tokenizer: {exc}") from None
-        model.metadata = {k: v for k, v in archive.metadata.items()}
-        model.eval()
+        model = load_model(path)
+        if not isinstance(model, cls):
+            raise ModelFileError(f"{path}: not a GPT checkpoint (it holds a {type(model).__name__})")
         return model
 
     def __repr__(self) -> str:

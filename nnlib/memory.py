@@ -9,10 +9,12 @@ system time per step, a fifth of the step.
 
 :func:`tune_allocator` raises the two thresholds with ``mallopt`` so that blocks up
 to ``mmap_threshold`` come from the heap and up to ``trim_threshold`` of free heap is
-kept for reuse. nnlib calls it once on import; it changes nothing but how soon freed
-memory goes back to the system (at most ``trim_threshold`` bytes are held). Set the
-environment variable ``NNLIB_TUNE_MALLOC=0`` before importing nnlib to leave malloc
-alone. On systems without glibc (macOS, Windows, musl) it does nothing.
+kept for reuse. It changes nothing but how soon freed memory goes back to the system
+(at most ``trim_threshold`` bytes are held), but that is a process-wide setting, so
+``import nnlib`` leaves malloc alone: opt in by calling ``nnlib.memory.tune_allocator()``
+(the GPT benchmark and ``scripts/pretrain_gpt.py`` do), or by setting the environment
+variable ``NNLIB_TUNE_MALLOC=1`` before importing nnlib. On systems without glibc
+(macOS, Windows, musl) it does nothing.
 """
 from __future__ import annotations
 
@@ -69,5 +71,6 @@ def allocator_tuned() -> bool:
 
 
 def _tune_on_import() -> None:
-    if os.environ.get("NNLIB_TUNE_MALLOC", "1").strip().lower() not in ("0", "false", "no", "off"):
+    """Tune malloc at import only when the environment asks for it (``NNLIB_TUNE_MALLOC=1``)."""
+    if os.environ.get("NNLIB_TUNE_MALLOC", "0").strip().lower() in ("1", "true", "yes", "on"):
         tune_allocator()

@@ -21,9 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_write
+from .io import _parse_json, atomic_write, read_regular_file
 
-__all__ = ["load_corpus", "corpus_path", "CharTokenizer", "BPETokenizer", "PRE_SPLIT_PATTERN"]
+__all__ = ["load_corpus", "corpus_path", "CharTokenizer", "BPETokenizer", "PRE_SPLIT_PATTERN",
+           "PRE_SPLIT_PATTERNS", "register_pre_split_pattern", "tokenizer_to_dict", "tokenizer_from_dict"]
+
+#: largest tokenizer file read (a BPE tokenizer of 50,000 merges is about 1 MB)
+MAX_TOKENIZER_BYTES = 16 * 1024 * 1024
 
 _SPLITS = ("train", "valid")
 
@@ -88,20 +92,30 @@ def _as_id_list(ids, vocab_size: int, who: str) -> list:
 
 
 def _read_json(path, fmt: str) -> dict:
-    """Read a tokenizer file, checking it is a JSON object of the expected format."""
+    """Read a tokenizer file, checking it is a JSON object of the expected format.
+
+    Only a regular file of at most :data:`MAX_TOKENIZER_BYTES` is read (never a FIFO or a
+    device such as /dev/zero); errors are ValueErrors naming the file.
+    """
     who = f"{fmt.rsplit('.', 1)[-1]}.load"
+    data = read_regular_file(path, MAX_TOKENIZER_BYTES, ValueError, "tokenizer file")
     try:
-        with open(path, encoding="utf-8") as fh:
-            obj = json.load(fh)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # Recursion: absurdly deep nesting
-        raise ValueError(f"{who}: {path} is not a valid JSON tokenizer file ({type(exc).__name__}: {exc})") from None
+        obj = _parse_json(data, "tokenizer", str(path))
+    except ValueError as exc:
+        detail = str(exc).split(" is not valid JSON ", 1)[-1]
+        raise ValueError(f"{who}: {path} is not a valid JSON tokenizer file {detail}") from None
+    return _check_format(obj, fmt, f"{who}: {path}")
+
+
+def _check_format(obj, fmt: str, where: str) -> dict:
     if not isinstance(obj, dict):
-        raise ValueError(f"{who}: {path} must hold a JSON object, found {type(obj).__name__}")
+        raise ValueError(f"{where} must hold a JSON object, found {type(obj).__name__}")
     if obj.get("format") != fmt:
-        raise ValueError(f"{who}: {path} has format {obj.get('format')!r}, expected {fmt!r}")
-    if obj.get("version") != 1:
-        raise ValueError(f"{who}: {path} has version {obj.get('version')!r}; "
-                         f"this nnlib reads version 1")
+        raise ValueError(f"{where} has format {str(obj.get('format'))[:80]!r}, expected {fmt!r}")
+    if obj.get("version") != 1 or isinstance(obj.get("version"), bool):
+        version = obj.get("version")
+        raise ValueError(f"{where} has version {version if isinstance(version, int) else str(version)[:20]!r}; "
+                         "this nnlib reads version 1")
     return obj
 
 
@@ -222,24 +236,35 @@ class CharTokenizer:
         cps = self._codes[np.asarray(ids, dtype=np.int64)]
         return cps.tobytes().decode("utf-32-le", "surrogatepass")
 
+    def to_dict(self) -> dict:
+        """Chapter 12: the tokenizer as a JSON-ready dict (what ``save`` writes)."""
+        return {"format": self._FORMAT, "version": 1, "chars": list(self._chars), "unk": self.unk}
+
+    @classmethod
+    def from_dict(cls, obj, where: str = "CharTokenizer") -> "CharTokenizer":
+        """Chapter 12: rebuild a tokenizer from :meth:`to_dict`; ValueError if ``obj`` is bad."""
+        obj = _check_format(obj, cls._FORMAT, where)
+        unknown = sorted(set(obj) - {"format", "version", "chars", "unk"})
+        if unknown:
+            raise ValueError(f"{where}: unknown entries {unknown[:5]}")
+        chars, unk = obj.get("chars"), obj.get("unk")
+        if not isinstance(chars, list):
+            raise ValueError(f"{where}: 'chars' must be a list of characters")
+        if unk is not None and not isinstance(unk, str):
+            raise ValueError(f"{where}: 'unk' must be a character or null")
+        try:
+            return cls(chars, unk=unk)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
     def save(self, path) -> None:
         """Chapter 12: write the tokenizer to a JSON file."""
-        _write_json(path, {"format": self._FORMAT, "version": 1,
-                           "chars": self._chars, "unk": self.unk})
+        _write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> "CharTokenizer":
-        """Chapter 12: read a tokenizer written by ``save``; ValueError if the file is bad."""
-        obj = _read_json(path, cls._FORMAT)
-        chars, unk = obj.get("chars"), obj.get("unk")
-        if not isinstance(chars, list):
-            raise ValueError(f"CharTokenizer.load: {path}: 'chars' must be a list of characters")
-        if unk is not None and not isinstance(unk, str):
-            raise ValueError(f"CharTokenizer.load: {path}: 'unk' must be a character or null")
-        try:
-            return cls(chars, unk=unk)
-        except ValueError as exc:
-            raise ValueError(f"CharTokenizer.load: {path}: {exc}") from None
+        """Chapter 12: read a tokenizer written by ``save``; ValueError (naming the file) if it is bad."""
+        return cls.from_dict(_read_json(path, cls._FORMAT), f"CharTokenizer.load: {path}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,6 +280,32 @@ PRE_SPLIT_PATTERN = (r"'(?:[sdmt]|ll|ve|re)"
                      r"| ?(?:[^\s\w]|_)+"
                      r"|\s+(?!\S)"
                      r"|\s+")
+
+#: the pre-tokenization patterns a tokenizer FILE may name (a file never supplies a regex:
+#: a pattern like ``(\w+\s?)+$`` would make encode hang). Code may add one with
+#: :func:`register_pre_split_pattern`.
+PRE_SPLIT_PATTERNS = {
+    "default": PRE_SPLIT_PATTERN,
+    "words": r" ?\w+| ?[^\w\s]+|\s+",
+}
+
+
+def register_pre_split_pattern(name: str, pattern: str) -> None:
+    """Chapter 12: allow tokenizer files to name ``pattern`` (a regex given in code) as ``name``."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]{1,40}", name):
+        raise ValueError(f"register_pre_split_pattern: invalid name {name!r}")
+    re.compile(pattern)
+    if PRE_SPLIT_PATTERNS.get(name, pattern) != pattern:
+        raise ValueError(f"register_pre_split_pattern: {name!r} already names another pattern")
+    PRE_SPLIT_PATTERNS[name] = pattern
+
+
+def _pattern_name(pattern: str):
+    for name, known in PRE_SPLIT_PATTERNS.items():
+        if known == pattern:
+            return name
+    return None
+
 
 _LONG = 512          # chunks longer than this many tokens use the NumPy code paths
 _CACHE_LIMIT = 200_000
@@ -319,7 +370,11 @@ class BPETokenizer:
         self._check_merges(merges)
         self.merges = merges
         self.pre_split = bool(pre_split)
-        self.pattern = PRE_SPLIT_PATTERN if pattern is None else pattern
+        if pattern is None:
+            pattern = PRE_SPLIT_PATTERN
+        elif isinstance(pattern, str) and pattern in PRE_SPLIT_PATTERNS:
+            pattern = PRE_SPLIT_PATTERNS[pattern]
+        self.pattern = pattern
         try:
             self._regex = re.compile(self.pattern)
         except (re.error, TypeError) as exc:
@@ -681,30 +736,84 @@ class BPETokenizer:
 
     # -- saving --------------------------------------------------------------------------
 
+    def to_dict(self) -> dict:
+        """Chapter 12: the tokenizer as a JSON-ready dict (what ``save`` writes).
+
+        The pre-split pattern is stored by NAME (a key of :data:`PRE_SPLIT_PATTERNS`);
+        a custom regex must be registered first with :func:`register_pre_split_pattern`.
+        """
+        name = _pattern_name(self.pattern)
+        if name is None:
+            raise ValueError("BPETokenizer.save: the tokenizer uses a custom pre-split pattern; files store a "
+                             "pattern's name, never the regex: register it first with "
+                             "nnlib.text.register_pre_split_pattern('my-pattern', pattern)")
+        return {"format": self._FORMAT, "version": 1, "pre_split": self.pre_split, "pattern_name": name,
+                "special_tokens": dict(self.special_tokens), "merges": [list(m) for m in self.merges]}
+
+    @classmethod
+    def from_dict(cls, obj, where: str = "BPETokenizer") -> "BPETokenizer":
+        """Chapter 12: rebuild a tokenizer from :meth:`to_dict`; ValueError if ``obj`` is bad.
+
+        The pattern is looked up by name in :data:`PRE_SPLIT_PATTERNS`; a regex in the
+        file (older files) is accepted only if it equals one of those, and is never compiled
+        as given.
+        """
+        obj = _check_format(obj, cls._FORMAT, where)
+        unknown = sorted(set(obj) - {"format", "version", "pre_split", "pattern", "pattern_name",
+                                     "special_tokens", "merges"})
+        if unknown:
+            raise ValueError(f"{where}: unknown entries {unknown[:5]}")
+        merges, special = obj.get("merges"), obj.get("special_tokens", {})
+        pre_split = obj.get("pre_split", True)
+        if not isinstance(merges, list) or not all(isinstance(m, list) for m in merges):
+            raise ValueError(f"{where}: 'merges' must be a list of [id, id]")
+        if not isinstance(special, dict):
+            raise ValueError(f"{where}: 'special_tokens' must be an object")
+        if not isinstance(pre_split, bool):
+            raise ValueError(f"{where}: 'pre_split' must be true or false")
+        name, legacy = obj.get("pattern_name"), obj.get("pattern")
+        if name is not None:
+            if not isinstance(name, str) or name not in PRE_SPLIT_PATTERNS:
+                raise ValueError(f"{where}: unknown pre-split pattern name {str(name)[:80]!r}; known: "
+                                 f"{sorted(PRE_SPLIT_PATTERNS)} (code may add one with register_pre_split_pattern)")
+            pattern = PRE_SPLIT_PATTERNS[name]
+        elif legacy is not None:
+            if not isinstance(legacy, str):
+                raise ValueError(f"{where}: 'pattern' must be a string")
+            if _pattern_name(legacy) is None:
+                raise ValueError(f"{where}: the file gives its own pre-split regex {legacy[:80]!r}; nnlib never "
+                                 "compiles a pattern read from a file (one like (\\w+\\s?)+$ would make encode "
+                                 f"hang); only the patterns named in PRE_SPLIT_PATTERNS {sorted(PRE_SPLIT_PATTERNS)} "
+                                 "are accepted")
+            pattern = legacy
+        else:
+            pattern = None
+        try:
+            return cls(merges, special_tokens=special, pre_split=pre_split, pattern=pattern)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
     def save(self, path) -> None:
-        """Chapter 12: write the tokenizer to a JSON file (merges, specials, pattern)."""
-        _write_json(path, {
-            "format": self._FORMAT, "version": 1,
-            "pre_split": self.pre_split, "pattern": self.pattern,
-            "special_tokens": self.special_tokens,
-            "merges": [list(m) for m in self.merges],
-        })
+        """Chapter 12: write the tokenizer to a JSON file (merges, specials, the pattern's name)."""
+        _write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> "BPETokenizer":
-        """Chapter 12: read a tokenizer written by ``save``; ValueError if the file is bad."""
-        obj = _read_json(path, cls._FORMAT)
-        merges, special = obj.get("merges"), obj.get("special_tokens", {})
-        pre_split, pattern = obj.get("pre_split", True), obj.get("pattern")
-        if not isinstance(merges, list) or not all(isinstance(m, list) for m in merges):
-            raise ValueError(f"BPETokenizer.load: {path}: 'merges' must be a list of [id, id]")
-        if not isinstance(special, dict):
-            raise ValueError(f"BPETokenizer.load: {path}: 'special_tokens' must be an object")
-        if not isinstance(pre_split, bool):
-            raise ValueError(f"BPETokenizer.load: {path}: 'pre_split' must be true or false")
-        if pattern is not None and not isinstance(pattern, str):
-            raise ValueError(f"BPETokenizer.load: {path}: 'pattern' must be a string")
-        try:
-            return cls(merges, special_tokens=special, pre_split=pre_split, pattern=pattern)
-        except ValueError as exc:
-            raise ValueError(f"BPETokenizer.load: {path}: {exc}") from None
+        """Chapter 12: read a tokenizer written by ``save``; ValueError (naming the file) if it is bad."""
+        return cls.from_dict(_read_json(path, cls._FORMAT), f"BPETokenizer.load: {path}")
+
+
+def tokenizer_to_dict(tokenizer) -> dict:
+    """Chapter 12: a tokenizer (CharTokenizer or BPETokenizer) as a JSON-ready dict, e.g. for a model file."""
+    if not isinstance(tokenizer, (CharTokenizer, BPETokenizer)):
+        raise TypeError(f"only nnlib's CharTokenizer and BPETokenizer can be saved, got {type(tokenizer).__name__}")
+    return tokenizer.to_dict()
+
+
+def tokenizer_from_dict(obj):
+    """Chapter 12: rebuild a tokenizer from :func:`tokenizer_to_dict` (only nnlib's own classes); ValueError if bad."""
+    classes = {cls._FORMAT: cls for cls in (CharTokenizer, BPETokenizer)}
+    fmt = obj.get("format") if isinstance(obj, dict) else None
+    if not isinstance(fmt, str) or fmt not in classes:
+        raise ValueError(f"unknown tokenizer format {str(fmt)[:80]!r}; nnlib reads {sorted(classes)}")
+    return classes[fmt].from_dict(obj, "tokenizer")

@@ -211,3 +211,27 @@ def test_stop_training_from_a_callback_ends_after_the_batch():
 
     history = model.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[StopAtBatch2()])
     assert len(history.history["loss"]) == 1
+
+
+def test_progbar_logger_line_comes_before_other_callbacks_output(capsys):
+    """fit's progress display is a callback that runs first: each epoch's line, then the callbacks' messages."""
+    from nnlib.callbacks import ProgbarLogger
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    nnlib.manual_seed(0)
+    model = Sequential([Dense(1, activation="sigmoid", input_shape=(2,))])
+    model.compile("sgd", "binary_crossentropy")
+    talk = LambdaCallback(on_epoch_end=lambda epoch, logs: print(f"callback saw epoch {epoch}"))
+    model.fit(x, y, epochs=2, verbose=2, callbacks=[talk])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "callback saw epoch 0", "Epoch 2/2",
+                                                       "callback saw epoch 1"]
+    logger = ProgbarLogger(verbose=2)  # used by hand: the same lines
+    logger.set_params({"epochs": 1, "steps": 3})
+    logger.on_epoch_begin(0)
+    for step in range(3):
+        logger.on_train_batch_end(step, {"loss": 0.5})
+    logger.on_epoch_end(0, {"loss": 0.25, "val_loss": 0.5})
+    assert capsys.readouterr().out == "Epoch 1/1 - loss: 0.2500 - val_loss: 0.5000\n"

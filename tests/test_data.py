@@ -328,6 +328,16 @@ def test_loader_shuffles_anew_each_epoch_and_is_seeded():
     np.testing.assert_array_equal(epoch2, rng.permutation(100))
 
 
+def test_loader_can_draw_from_a_given_generator():
+    """seed=Generator: the loader draws its permutations from it (fit passes nnlib's generator)."""
+    X = np.arange(20)
+    shared = np.random.default_rng(3)
+    loader = DataLoader(X, batch_size=6, shuffle=True, seed=shared)
+    first = np.concatenate(list(loader))
+    np.testing.assert_array_equal(first, np.random.default_rng(3).permutation(20))
+    assert shared.bit_generator.state != np.random.default_rng(3).bit_generator.state  # the same object advanced
+
+
 def test_loader_accepts_lists_frames_and_tensors():
     df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]})
     t = nnlib.Tensor(np.arange(3, dtype=np.float32))

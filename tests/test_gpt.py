@@ -280,7 +280,7 @@ def test_dropout_and_optimizer_groups():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    from nnlib.io import ModelFileError, save_archive
+    from nnlib.io import ModelFileError
     from nnlib.text import CharTokenizer
 
     tok = CharTokenizer.train("hello world, abc!")
@@ -293,7 +293,10 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.tokenizer.chars == tok.chars
     text = loaded.generate_text("hello", 10, temperature=0)
     assert text.startswith("hello") and len(text) == 15
-    save_archive(tmp_path / "other.nnlib", {"class": "Sequential"}, {})
+    from nnlib.layers import Dense
+    from nnlib.models import Sequential
+
+    Sequential([Dense(2, input_shape=(3,))]).save(tmp_path / "other.nnlib")
     with pytest.raises(ModelFileError, match="not a GPT"):
         GPT.load(tmp_path / "other.nnlib")
     with pytest.raises(FileNotFoundError):

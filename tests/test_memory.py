@@ -1,4 +1,4 @@
-"""nnlib.memory (chapter 12): malloc keeps freed blocks, so a training step does not page-fault."""
+"""nnlib.memory (chapter 12): malloc keeps freed blocks (opt-in), so a training step does not page-fault."""
 import os
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from nnlib.memory import _glibc, allocator_tuned, tune_allocator
+from nnlib.memory import _glibc, tune_allocator
 
 GLIBC = _glibc() is not None
 
@@ -39,20 +39,35 @@ def _faults_per_step(tune: str) -> float:
 
 
 @pytest.mark.skipif(not GLIBC, reason="malloc tuning applies to glibc (Linux) only")
-def test_import_tunes_malloc_and_training_stops_page_faulting():
-    assert allocator_tuned()
+def test_opt_in_tunes_malloc_and_training_stops_page_faulting():
     tuned, untuned = _faults_per_step("1"), _faults_per_step("0")
     # untuned, every step gives its temporaries back to the kernel and faults them in again
     assert tuned < 300, f"{tuned} page faults per step with malloc tuned (untuned: {untuned})"
     assert tuned < untuned / 5, (tuned, untuned)
 
 
+def _tuned_after(code: str, env_value) -> str:
+    env = dict(os.environ)
+    env.pop("NNLIB_TUNE_MALLOC", None)
+    if env_value is not None:
+        env["NNLIB_TUNE_MALLOC"] = env_value
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         check=True)
+    return out.stdout.strip()
+
+
 @pytest.mark.skipif(not GLIBC, reason="malloc tuning applies to glibc (Linux) only")
-def test_opt_out_leaves_malloc_alone():
-    code = "import nnlib, nnlib.memory as m; print(m.allocator_tuned())"
-    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, NNLIB_TUNE_MALLOC="0"),
-                         capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.strip() == "False"
+@pytest.mark.parametrize("env_value", [None, "0", "no"])
+def test_import_leaves_malloc_alone_unless_asked(env_value):
+    assert _tuned_after("import nnlib, nnlib.models, nnlib.memory as m; print(m.allocator_tuned())",
+                        env_value) == "False"
+
+
+@pytest.mark.skipif(not GLIBC, reason="malloc tuning applies to glibc (Linux) only")
+def test_env_var_or_explicit_call_opts_in():
+    assert _tuned_after("import nnlib, nnlib.memory as m; print(m.allocator_tuned())", "1") == "True"
+    code = "import nnlib, nnlib.memory as m; print(m.tune_allocator(), m.allocator_tuned())"
+    assert _tuned_after(code, None) == "True True"
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2 ** 31, 1.5, True, "32MB"])

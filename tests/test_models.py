@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import nnlib
-from nnlib import keras_losses, optim, regularizers
+from nnlib import optim, regularizers
+from nnlib.models import losses as keras_losses
 from nnlib.callbacks import TerminateOnNaN
 from nnlib.layers import Activation, BatchNormalization, Dense, Dropout, Flatten
 from nnlib.models import Sequential, TrainingError
@@ -373,17 +374,84 @@ def test_pandas_and_list_inputs():
 
 
 def test_progress_output_verbose_levels(capsys):
+    """verbose 0: nothing; 2: one summary line per epoch; 1: a bar on stderr that is erased, then the same lines."""
     x, y = _data(n=20)
     model = _model()
     model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=2, verbose=0)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    history = model.fit(x, y, epochs=2, verbose=2, validation_split=0.2)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    h = history.history
+    expected = [f"Epoch {e + 1}/2 - loss: {h['loss'][e]:.4f} - accuracy: {h['accuracy'][e]:.4f} - "
+                f"val_loss: {h['val_loss'][e]:.4f} - val_accuracy: {h['val_accuracy'][e]:.4f}" for e in range(2)]
+    assert captured.out.splitlines() == expected  # no timings: the same text on every run
+    model.fit(x, y, epochs=2, verbose=1, validation_split=0.2)
+    captured = capsys.readouterr()
+    assert [line.split(" - ")[0] for line in captured.out.splitlines()] == ["Epoch 1/2", "Epoch 2/2"]
+    assert "val_loss: " in captured.out
+    # the live bar went to stderr and was erased (leave=False): it ends with a carriage return
+    assert "Epoch 1/2" in captured.err and captured.err.rstrip(" ").endswith("\r")
+    model.evaluate(x, y, verbose=1)
+    assert capsys.readouterr().out.startswith("Evaluate - loss: ")
+    model.predict(x, verbose=1)
     assert capsys.readouterr().out == ""
-    model.fit(x, y, epochs=2, verbose=2)
-    out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2 and out[0].startswith("Epoch 1/2") and "loss: " in out[0] and "accuracy: " in out[0]
-    model.fit(x, y, epochs=1, verbose=1, validation_split=0.2)
-    err = capsys.readouterr().err
-    assert "Epoch 1/1" in err and "val_loss" in err
+    with pytest.raises(ValueError, match="verbose"):
+        model.fit(x, y, verbose=3)
+
+
+def test_progress_summary_replaces_the_bar_in_jupyter(monkeypatch):
+    """In a notebook the bar's display is replaced by the summary line, so a saved notebook keeps only text."""
+    import IPython.display
+    import tqdm.notebook
+
+    from nnlib import progress
+
+    shown, updates, bars = [], [], []
+
+    class Handle:
+        def update(self, data, raw=False):
+            updates.append((data, raw))
+
+    class FakeNotebookBar(tqdm.notebook.tqdm):
+        def __init__(self, *args, **kwargs):  # no widgets needed: record the arguments only
+            bars.append(kwargs)
+            self.container, self.total, self.n = object(), kwargs["total"], 0
+
+        def update(self, n=1):
+            self.n += n
+
+        def set_postfix_str(self, *args, **kwargs):
+            pass
+
+        def close(self):
+            bars[-1]["closed"] = True
+
+    monkeypatch.setattr(progress, "_tqdm", lambda: FakeNotebookBar)
+    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=False: shown.append(obj) or Handle())
+    x, y = _data(n=20)
+    model = _model()
+    model.compile("sgd", "binary_crossentropy")
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=1)
+    assert len(bars) == 3 and all(b["leave"] is False and b["display"] is False and b["closed"] for b in bars)
+    assert len(shown) == 3
+    assert [u[0]["text/plain"] for u in updates] == [
+        f"Epoch {e + 1}/3 - loss: {loss:.4f}" for e, loss in enumerate(history.history["loss"])]
+
+
+def test_progress_helper_for_plain_loops(capsys):
+    from nnlib.progress import progress
+
+    assert sum(progress(range(5), desc="pretraining")) == 10
+    assert capsys.readouterr().out == "pretraining: 5 steps\n"
+    for i in progress(range(5), desc="x"):
+        if i == 2:
+            break
+    assert capsys.readouterr().out == ""  # stopped early: the bar goes, nothing stays
+    list(progress(range(3), verbose=2, summary="done"))
+    assert capsys.readouterr().out == "done\n"
 
 
 # ---------------------------------------------------------------------- bad input
@@ -501,3 +569,185 @@ def test_accuracy_with_column_of_class_labels_is_sparse_like_keras():
     expected = np.mean(model.predict(x, verbose=0).argmax(-1) == labels[:, 0])  # before the one step
     history = model.fit(x, labels, epochs=1, batch_size=30, shuffle=False, verbose=0)
     assert history.history["accuracy"] == [pytest.approx(expected)]
+
+
+# ---------------------------------------------------------------------- trainable after compile (issue #9)
+def test_unfreezing_after_compile_waits_for_the_next_compile():
+    x, y = _data(n=16)
+    model = _model()
+    model.layers[0].trainable = False
+    model.compile(optim.SGD(lr=0.1), "binary_crossentropy")
+    model.layers[0].trainable = True  # not compiled yet: the first layer stays frozen
+    frozen = model.layers[0].kernel.data.copy()
+    model.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(frozen, model.layers[0].kernel.data)
+    model.compile(model.optimizer, "binary_crossentropy")  # the same optimizer re-attached: now it trains
+    assert len(model.optimizer.param_groups[0]["params"]) == 4
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.array_equal(frozen, model.layers[0].kernel.data)
+
+
+# ---------------------------------------------------------------------- fit = DataLoader + train_step
+def _recorded_fit(kind):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(83, 4))
+    if kind == "bin":  # dropout + validation_split + shuffle: the shuffles and masks share nnlib's generator
+        y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float64)
+        nnlib.manual_seed(3)
+        model = Sequential([Dense(8, activation="relu", input_shape=(4,), dtype="float64"), Dropout(0.25),
+                            Dense(1, activation="sigmoid", dtype="float64")])
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        nnlib.manual_seed(7)
+        history = model.fit(x, y, epochs=4, batch_size=10, validation_split=0.25, verbose=0)
+    else:
+        y = x @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1
+        nnlib.manual_seed(3)
+        model = Sequential([Dense(6, activation="tanh", input_shape=(4,), dtype="float64"), Dense(1, dtype="float64")])
+        model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        nnlib.manual_seed(11)
+        history = model.fit(x, y, epochs=3, batch_size=16, validation_data=(x[:20], y[:20]), verbose=0)
+    return history.history, [float(w.sum()) for w in model.get_weights()]
+
+
+# recorded with the fit of commit 1a7fb8a (its own batching loop), before fit used DataLoader and train_step
+RECORDED = {
+    "bin": ({"loss": [0.7754328704, 0.776409159, 0.8064467863, 0.8050524255],
+             "accuracy": [0.5322580645, 0.4838709677, 0.4838709677, 0.4516129032],
+             "val_loss": [0.6852554389, 0.6769763514, 0.6695307881, 0.6623284054],
+             "val_accuracy": [0.5238095238] * 4},
+            [-1.6945013502, -0.0406311592, 0.6599597072, -0.0085009077]),
+    "reg": ({"loss": [4.4751094202, 3.4716897697, 2.6945364919], "mae": [1.7520526801, 1.5288891446, 1.3320324676],
+             "val_loss": [2.1649872756, 1.6563402172, 1.177261232], "val_mae": [1.2556360008, 1.0716008825, 0.8963816537]},
+            [-1.9663698821, 0.0216676393, 1.0708786059, 0.012479056]),
+}
+
+
+@pytest.mark.parametrize("kind", ["bin", "reg"])
+def test_fit_history_unchanged_by_the_refactor(kind):
+    """Same shuffles, same dropout masks, same numbers as the fit before train_step/DataLoader (1e-6)."""
+    history, weight_sums = _recorded_fit(kind)
+    expected_history, expected_sums = RECORDED[kind]
+    assert list(history) == list(expected_history)
+    for key, values in expected_history.items():
+        np.testing.assert_allclose(history[key], values, rtol=0, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(weight_sums, expected_sums, rtol=0, atol=1e-6)
+
+
+def test_train_step_is_the_chapter_07_loop():
+    """model.train_step(xb, yb) == forward, loss, backward, step, zero_grad by hand (and fit == DataLoader + it)."""
+    from nnlib import functional as F
+    from nnlib.data import DataLoader
+
+    x, y = _data(n=40, dtype=np.float64)
+    y = y.reshape(-1, 1)
+    by_hand, stepped, fitted = (_model(dtype="float64") for _ in range(3))
+    opt = optim.Adam(by_hand.parameters(), lr=1e-2)
+    hand_losses = []
+    for xb, yb in DataLoader(x, y, batch_size=16, shuffle=True, seed=0):
+        loss = F.binary_cross_entropy(by_hand(xb), yb)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        hand_losses.append(loss.item())
+    stepped.compile(optim.Adam(lr=1e-2), "binary_crossentropy", metrics=["accuracy"])
+    logs = [stepped.train_step(xb, yb) for xb, yb in DataLoader(x, y, batch_size=16, shuffle=True, seed=0)]
+    # the logs are running means over the batches since reset_metrics(), weighted by the batch sizes
+    sizes = np.array([16, 16, 8])
+    running = np.cumsum(np.array(hand_losses) * sizes) / np.cumsum(sizes)
+    np.testing.assert_allclose([entry["loss"] for entry in logs], running, rtol=1e-7)
+    assert list(logs[0]) == ["loss", "accuracy"]
+    fitted.compile(optim.Adam(lr=1e-2), "binary_crossentropy", metrics=["accuracy"])
+    nnlib.manual_seed(0)  # fit draws its shuffle from nnlib's generator: the same permutation as seed=0
+    history = fitted.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    for a, b, c in zip(by_hand.get_weights(), stepped.get_weights(), fitted.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+    assert history.history["loss"][0] == pytest.approx(logs[-1]["loss"], rel=1e-10)
+    stepped.reset_metrics()  # a new start: the next logs are that batch's own loss and accuracy
+    loss_before, accuracy_before = stepped.evaluate(x[:8], y[:8], verbose=0)  # no dropout: same forward
+    logs = stepped.train_step(x[:8], y[:8])
+    assert logs["loss"] == pytest.approx(loss_before, rel=1e-12) and logs["accuracy"] == accuracy_before
+
+
+def test_test_step_gives_evaluate_and_changes_nothing():
+    x, y = _data(n=30)
+    model = _model()
+    model.compile("sgd", "binary_crossentropy", metrics=["accuracy"])
+    before = model.get_weights()
+    model.reset_metrics()
+    for lo in range(0, 30, 8):
+        logs = model.test_step(x[lo:lo + 8], y[lo:lo + 8].reshape(-1, 1))
+    loss, acc = model.evaluate(x, y, batch_size=8, verbose=0)
+    assert logs["loss"] == pytest.approx(loss, rel=1e-6) and logs["accuracy"] == pytest.approx(acc)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(RuntimeError, match="compiled first"):
+        _model().train_step(x, y)
+
+
+# ---------------------------------------------------------------------- API gaps (issue #9)
+@pytest.mark.parametrize("bad,match", [(2.5, "fractions are not supported"), (None, "leave it out"),
+                                       (-1, ">= 0"), ("3", "got '3'"), (True, "got True")])
+def test_fit_epochs_must_be_a_whole_number(bad, match):
+    x, y = _data(n=8)
+    model = _model()
+    model.compile("sgd", "binary_crossentropy")
+    with pytest.raises(ValueError, match=match):
+        model.fit(x, y, epochs=bad, verbose=0)
+
+
+def test_fit_epochs_whole_float_and_initial_epoch():
+    x, y = _data(n=8)
+    model = _model()
+    model.compile("sgd", "binary_crossentropy")
+    assert model.fit(x, y, epochs=3.0, verbose=0).epoch == [0, 1, 2]
+    assert model.fit(x, y, epochs=3, initial_epoch=1, verbose=0).epoch == [1, 2]
+    with pytest.raises(ValueError, match="initial_epoch"):
+        model.fit(x, y, epochs=3, initial_epoch=0.5, verbose=0)
+
+
+def test_fit_accepts_a_single_callback():
+    from nnlib.callbacks import EarlyStopping, LambdaCallback
+
+    x, y = _data(n=8)
+    model = _model()
+    model.compile("sgd", "binary_crossentropy")
+    seen = []
+    model.fit(x, y, epochs=2, verbose=0, callbacks=LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e)))
+    assert seen == [0, 1]
+    with pytest.raises(TypeError, match="pass the class instead of an instance"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=EarlyStopping)
+    with pytest.raises(TypeError, match="callbacks must be a list"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=3)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, 3.0, "32", True])
+def test_fit_batch_size_validation_kept(bad):
+    x, y = _data(n=8)
+    model = _model()
+    model.compile("sgd", "binary_crossentropy")
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        model.fit(x, y, batch_size=bad, verbose=0)
+
+
+# ---------------------------------------------------------------------- module layout
+def test_keras_losses_live_in_models_losses_with_the_old_name_as_alias():
+    from nnlib import keras_losses as old_name
+    from nnlib.models import losses
+
+    assert old_name.BinaryCrossentropy is losses.BinaryCrossentropy and old_name.get is losses.get
+    assert old_name.get("mse").__class__ is losses.MeanSquaredError
+    y_true, y_pred = np.array([[1.0], [0.0]]), np.array([[0.9], [0.2]])
+    expected = -(np.log(0.9) + np.log(0.8)) / 2
+    assert losses.BinaryCrossentropy()(y_true, y_pred).item() == pytest.approx(expected)  # y_true first
+
+
+def test_input_helpers_are_one_module():
+    from nnlib import inputs
+
+    assert inputs.shape_text((None, 30)) == "(None, 30)" and inputs.shape_text((5,)) == "(5,)"
+    assert inputs.is_pandas(pd.DataFrame({"a": [1]})) and not inputs.is_pandas(np.zeros(2))
+    with pytest.raises(ValueError, match="non-numeric columns"):
+        inputs.to_numeric_array(pd.DataFrame({"a": ["x"]}), "x", "fit")
+    with pytest.raises(ValueError, match="1 NaN or infinite value .the first in row 1"):
+        inputs.check_finite(np.array([1.0, np.nan]), "x", "fit")

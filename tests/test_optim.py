@@ -407,6 +407,14 @@ def test_module_parameters_generator_is_accepted():
 @pytest.mark.parametrize("make, message", [
     (lambda p: optim.SGD(p, lr=-0.1), "invalid learning rate"),
     (lambda p: optim.Adam(p, lr=-1e-3), "invalid learning rate"),
+    (lambda p: optim.Adam(p, lr=float("nan")), "invalid learning rate lr=nan; it must be a finite number"),
+    (lambda p: optim.SGD(p, lr=float("inf")), "invalid learning rate lr=inf"),
+    (lambda p: optim.RMSprop(p, lr=np.float32("nan")), "invalid learning rate"),
+    (lambda p: optim.AdamW(p, learning_rate=float("-inf")), "invalid learning rate"),
+    (lambda p: optim.SGD(p, lr="0.1"), "invalid learning rate"),
+    (lambda p: optim.SGD(p, lr=True), "invalid learning rate"),
+    (lambda p: optim.Adam(lr=float("nan")), "invalid learning rate"),  # Keras style, no parameters yet
+    (lambda p: optim.SGD(p, momentum=float("nan")), "invalid momentum"),
     (lambda p: optim.SGD(p, momentum=-0.5), "invalid momentum"),
     (lambda p: optim.SGD(p, weight_decay=-1.0), "invalid weight_decay"),
     (lambda p: optim.SGD(p, nesterov=True), "Nesterov momentum needs momentum > 0"),
@@ -421,6 +429,14 @@ def test_module_parameters_generator_is_accepted():
 def test_bad_hyperparameters_are_refused(make, message):
     with pytest.raises(ValueError, match=message):
         make([nnlib.Parameter(np.zeros(2))])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1])
+def test_setting_a_bad_lr_later_is_refused_too(bad):
+    opt = optim.Adam([nnlib.Parameter(np.zeros(2))], lr=1e-3)
+    with pytest.raises(ValueError, match="invalid learning rate"):
+        opt.lr = bad
+    assert opt.lr == 1e-3
 
 
 def test_bad_parameters_are_refused():

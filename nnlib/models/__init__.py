@@ -4,8 +4,10 @@
 
 ``Sequential`` (chapter 06) stacks layers; every model gets ``compile``,
 ``fit``, ``evaluate``, ``predict`` and ``save`` from :class:`Model`
-(chapter 07); ``load_model`` rebuilds a saved model without running code
-from the file. The GPT of chapter 12 (``nnlib.gpt``) is re-exported here too.
+(chapter 07); ``save_model``/``load_model`` write and rebuild ANY registered
+model (``Sequential``, the GPT of chapter 12, classes decorated with
+``register_model``) in one file format (see :mod:`nnlib.io`), without running
+code from the file. The GPT of chapter 12 (``nnlib.gpt``) is re-exported here too.
 """
 from .training import KERAS_OPTIMIZER_DEFAULTS, Model, TrainingError, get_optimizer
 from .sequential import Sequential

@@ -1,26 +1,33 @@
-"""Chapter 07 (and 14): ``model.save(path)`` and ``load_model(path)`` on nnlib's safe zip format.
+"""Chapter 07 (and 12, 14): ``save_model(model, path)`` and ``load_model(path)``, one format for every model.
 
 The file (any extension, e.g. the seed's ``final_model.h5``) is one zip written
-atomically by :func:`nnlib.io.save_archive`:
+atomically by :func:`nnlib.io.save_archive` (members and limits: see
+:mod:`nnlib.io`):
 
-* ``config.json``: the class name and ``get_config()`` of the model and of
-  every layer, the input shape it was built for, and the compile settings
-  (optimizer class and hyperparameters, loss, metric names);
-* ``weights.npz``: every weight by name (``layers.0.kernel`` ...);
-* ``optimizer.json`` + ``optimizer.npz``: the optimizer state (step counts,
-  moment estimates), so training resumes exactly where it stopped;
-* ``metadata.json``: format version, nnlib version, date.
+* ``config.json``: ``{"class_name", "config": model.get_config(),
+  "build_input_shape", "compile_config"}`` (optimizer class and hyperparameters,
+  loss, metric names);
+* ``weights.npz``: every weight by name (``layers.0.kernel``, ``wte.embeddings`` ...);
+* ``optimizer.json`` + ``optimizer.npz``: the optimizer state (step counts, moment
+  estimates), so training resumes exactly where it stopped;
+* ``tokenizer.json``: the model's ``tokenizer`` (a GPT's), when it has one;
+* ``metadata.json``: format version, nnlib version, date, the member list, and the
+  caller's ``metadata`` (e.g. training steps and losses).
 
-``load_model`` rebuilds the model from a whitelist: layer classes registered
-with :func:`nnlib.layers.register_layer` (plus any ``custom_objects`` given in
-code), optimizers SGD/RMSprop/Adam/AdamW, the built-in losses and metric names.
-It never imports or evaluates a name from the file and never unpickles;
-anything unexpected (unknown class, unknown argument, missing or extra weight,
-wrong shape or dtype) raises :class:`nnlib.io.ModelFileError` naming it.
+``load_model`` rebuilds the model from whitelists filled in code: model classes
+registered with :func:`nnlib.models.register_model` (``Sequential``, ``GPT``),
+each building itself with ``from_config``; layer classes registered with
+:func:`nnlib.layers.register_layer` (plus any ``custom_objects``); optimizers
+SGD/RMSprop/Adam/AdamW; the built-in losses and metric names. This module knows
+no model class. It never imports or evaluates a name from the file and never
+unpickles; the config is checked against the stored arrays' shapes before
+anything is built; anything unexpected raises :class:`nnlib.io.ModelFileError`
+whose message starts with the file's path.
 """
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import warnings
 
@@ -28,31 +35,17 @@ import numpy as np
 
 from .. import keras_losses, optim
 from ..io import ModelFileError, load_archive, save_archive
-from ..layers.base import Layer, registered_layers
+from ..layers.base import Layer, register_model, registered_models
 from . import _metrics
-from .sequential import Sequential
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "register_model"]
 
-_MODEL_CLASSES = {"Sequential": Sequential}
 _OPTIMIZERS = {cls.__name__: cls for cls in (optim.SGD, optim.RMSprop, optim.Adam, optim.AdamW)}
-
-
-def register_model(cls):
-    """Chapter 12: allow ``load_model`` to rebuild a model class.
-
-    The class needs ``get_config()`` and a classmethod ``from_config(config)``
-    that builds it from plain JSON values.
-    """
-    if not (isinstance(cls, type) and hasattr(cls, "from_config") and hasattr(cls, "get_config")):
-        raise TypeError(f"register_model expects a class with get_config/from_config, got {cls!r}")
-    _MODEL_CLASSES[cls.__name__] = cls
-    return cls
 
 
 # ---------------------------------------------------------------------- saving
 def _compile_config(model):
-    """(compile settings as JSON or None, optimizer JSON, optimizer arrays)."""
+    """The compile settings as JSON, or None (not compiled, or custom pieces that cannot be saved)."""
     if not getattr(model, "compiled", False):
         return None
     opt = model.optimizer
@@ -72,7 +65,7 @@ def _compile_config(model):
     if problems:
         warnings.warn(
             "save(): the compile settings cannot be saved (custom " + ", ".join(problems) + "); load_model will "
-            "return an uncompiled model: call compile() again after loading", stacklevel=3)
+            "return an uncompiled model: call compile() again after loading", stacklevel=4)
         return None
     accepted = _hyperparameter_names(type(opt))
     hyper = {k: (list(v) if isinstance(v, tuple) else v)
@@ -100,10 +93,21 @@ def _optimizer_state(opt):
     return {"param_groups": groups, "scalars": scalars}, arrays
 
 
-def _model_config(model) -> dict:
+def _check_savable(model, who: str) -> str:
     cls_name = type(model).__name__
-    if _MODEL_CLASSES.get(cls_name) is not type(model):
-        raise TypeError(f"save(): model class {cls_name} is not registered for saving (see register_model)")
+    if registered_models().get(cls_name) is not type(model):
+        raise TypeError(f"{who}: model class {cls_name} is not registered for saving; decorate it with "
+                        "nnlib.models.register_model (it needs get_config and a from_config classmethod)")
+    for name, module in model.named_modules():
+        if type(module).__name__ == "LoRADense":
+            raise ValueError(f"{who}: the model has LoRA adapters ({name or 'the model'}); fold them into the "
+                             "weights first with nnlib.lora.merge_lora(model) and save that, or save only the "
+                             "adapters with nnlib.lora.lora_state_dict(model)")
+    return cls_name
+
+
+def _model_config(model, who: str = "save_model") -> dict:
+    cls_name = _check_savable(model, who)
     shape = getattr(model, "_build_input_shape", None)
     return {
         "class_name": cls_name,
@@ -117,8 +121,16 @@ def _check_overwrite(path: str, overwrite: bool) -> None:
         raise FileExistsError(f"{path} exists and overwrite=False")
 
 
-def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True) -> None:
-    """Chapter 07: write ``model`` (architecture, weights, compile settings, optimizer state) to one zip file."""
+def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool = True,
+               metadata: dict | None = None, tokenizer=None) -> str:
+    """Chapter 07 (and 12): write ``model`` to one zip file; returns the path written.
+
+    Works for every registered model (``Sequential``, ``GPT``): architecture,
+    weights, compile settings and optimizer state (``include_optimizer``), the
+    model's ``tokenizer`` (or the one given) and ``metadata`` (a JSON-able dict;
+    default: the model's own ``metadata`` attribute, if any). A model with LoRA
+    adapters is refused: merge them first (``nnlib.lora.merge_lora``).
+    """
     path = os.fspath(filepath)
     _check_overwrite(path, overwrite)
     config = _model_config(model)
@@ -135,24 +147,37 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
         opt_json, opt_arrays = _optimizer_state(opt)
         extra_json["optimizer"] = opt_json
         extra_arrays["optimizer"] = opt_arrays
-    save_archive(path, config, dict(model.state_dict()), metadata={"model_class": config["class_name"]},
-                 extra_arrays=extra_arrays, extra_json=extra_json)
+    tok = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+    if tok is not None:
+        from ..text import tokenizer_to_dict
+
+        vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+        if vocab is not None and tok.vocab_size > vocab:
+            raise ValueError(f"save_model: the tokenizer has {tok.vocab_size} tokens, more than the model's "
+                             f"vocab_size={vocab}")
+        extra_json["tokenizer"] = tokenizer_to_dict(tok)
+    meta = dict(getattr(model, "metadata", None) or {}) if metadata is None else dict(metadata)
+    for key in ("format", "format_version", "members", "nnlib_version", "created"):
+        meta.pop(key, None)
+    meta["model_class"] = config["class_name"]
+    return save_archive(path, config, dict(model.state_dict()), metadata=meta,
+                        extra_arrays=extra_arrays, extra_json=extra_json)
 
 
-def save_weights(model, filepath, overwrite: bool = True) -> None:
+def save_weights(model, filepath, overwrite: bool = True) -> str:
     """Chapter 07: write only the weights of ``model`` (restore with ``load_weights``)."""
     path = os.fspath(filepath)
     _check_overwrite(path, overwrite)
     shape = getattr(model, "_build_input_shape", None)
     config = {"kind": "weights", "class_name": type(model).__name__,
               "build_input_shape": None if shape is None else list(shape)}
-    save_archive(path, config, dict(model.state_dict()), metadata={"model_class": type(model).__name__})
+    return save_archive(path, config, dict(model.state_dict()), metadata={"model_class": type(model).__name__})
 
 
 # ---------------------------------------------------------------------- loading
-#: what rebuilding a layer or model from a tampered config can raise: bad values (TypeError,
-#: ValueError), an axis or index out of range (IndexError), sizes beyond any integer NumPy
-#: takes (OverflowError) or beyond the memory there is (MemoryError)
+#: what rebuilding a model from a tampered config can raise: bad values (TypeError, ValueError), an axis
+#: or index out of range (IndexError), sizes beyond any integer NumPy takes (OverflowError) or beyond
+#: the memory there is (MemoryError)
 _REBUILD_ERRORS = (TypeError, ValueError, KeyError, IndexError, OverflowError, MemoryError)
 
 
@@ -160,95 +185,17 @@ def _fail(path, message) -> ModelFileError:
     return ModelFileError(f"{path}: {message}")
 
 
-def _lookup(whitelist: dict, name):
-    """``whitelist[name]`` for a string ``name`` in it, else None (a file may hold any JSON value)."""
-    return whitelist.get(name) if isinstance(name, str) else None
-
-
-def _weight_count(arrays: dict) -> int:
-    return sum(int(np.prod(np.shape(a), dtype=object)) for a in arrays.values())
-
-
 def _check_shape_list(value, path, what) -> tuple | None:
     if value is None:
         return None
     if not isinstance(value, list) or not value or len(value) > 8 or not all(
-            v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2 ** 31) for v in value):
-        raise _fail(path, f"{what} must be a list like [null, 30], got {value!r}")
+            v is None or (type(v) is int and 0 < v < 2 ** 31) for v in value):
+        raise _fail(path, f"{what} must be a list like [null, 30], got {str(value)[:80]}")
     return tuple(value)
 
 
-def _constructor_kwargs(cls, config: dict, path, where: str) -> dict:
-    if not isinstance(config, dict):
-        raise _fail(path, f"{where}: config must be a JSON object, got {type(config).__name__}")
-    signature = inspect.signature(cls.__init__)
-    accepted = {n for n, p in signature.parameters.items()
-                if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    unknown = sorted(set(config) - accepted)
-    if unknown:
-        raise _fail(path, f"{where}: unknown argument(s) {unknown} for {cls.__name__} (accepted: {sorted(accepted)})")
-    for key, value in config.items():
-        if not _plain_json(value):
-            raise _fail(path, f"{where}: argument {key!r} has an unexpected value {value!r}")
-    return config
-
-
-def _plain_json(value, depth: int = 0) -> bool:
-    if depth > 4:
-        return False
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return True
-    if isinstance(value, list):
-        return len(value) <= 64 and all(_plain_json(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return len(value) <= 64 and all(isinstance(k, str) and _plain_json(v, depth + 1) for k, v in value.items())
-    return False
-
-
-def _build_sequential(config, custom_objects, path, stored_values: int) -> Sequential:
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise _fail(path, "the Sequential config has no 'layers' list")
-    known = registered_layers()
-    for name, cls in (custom_objects or {}).items():
-        if not (isinstance(cls, type) and issubclass(cls, Layer)):
-            raise TypeError(f"load_model: custom_objects[{name!r}] must be a Layer subclass, got {cls!r}")
-        known[name] = cls
-    name = config.get("name")
-    trainable = config.get("trainable", True)
-    if name is not None and not isinstance(name, str) or not isinstance(trainable, bool):
-        raise _fail(path, "the Sequential config has an invalid name or trainable flag")
-    unexpected = sorted(set(config) - {"name", "trainable", "layers"})
-    if unexpected:
-        raise _fail(path, f"the Sequential config has unexpected entries {unexpected}")
-    model = Sequential(name=name, trainable=trainable)
-    for i, entry in enumerate(config["layers"]):
-        if not isinstance(entry, dict) or set(entry) != {"class_name", "config"}:
-            raise _fail(path, f"layer {i}: expected {{'class_name': ..., 'config': {{...}}}}, got {entry!r}"[:300])
-        cls_name = entry["class_name"]
-        cls = _lookup(known, cls_name)
-        if cls is None:
-            raise _fail(path, f"layer {i}: unknown layer class {cls_name!r}; load_model only builds {sorted(known)} "
-                              "(custom layers: pass custom_objects={'Name': Class})")
-        kwargs = _constructor_kwargs(cls, entry["config"], path, f"layer {i} ({cls_name})")
-        try:
-            layer = cls(**kwargs)
-            model.add(layer)
-        except _REBUILD_ERRORS as exc:
-            raise _fail(path, f"layer {i} ({cls_name}) cannot be rebuilt from its config: "
-                              f"{type(exc).__name__}: {exc}") from None
-        _check_growth(model, stored_values, path, f"after layer {i} ({cls_name})")
-    return model
-
-
-def _check_growth(model, stored_values: int, path, when: str) -> None:
-    """Stop as soon as the rebuilt weights outgrow what the file holds (a forged, huge config)."""
-    built = _weight_count(model.state_dict())
-    if built > stored_values:
-        raise _fail(path, f"the config describes more weights than the file holds ({when}: {built:,} weight "
-                          f"values, the file holds {stored_values:,} weight values); it is damaged or tampered with")
-
-
 def _check_weights(model, arrays: dict, path) -> dict:
+    """The file's arrays, in the model's order, if names, shapes and dtypes match exactly (one rule for all)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(arrays))
     unexpected = sorted(set(arrays) - set(expected))
@@ -264,30 +211,72 @@ def _check_weights(model, arrays: dict, path) -> dict:
     return {key: arrays[key] for key in expected}
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _hyperparameters(cls, config, path) -> dict:
     if not isinstance(config, dict):
         raise _fail(path, "the optimizer config must be a JSON object")
-    accepted = _hyperparameter_names(cls)
+    accepted = {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items()
+                if n not in ("self", "params")}
     out = {}
     for key, value in config.items():
         if key not in accepted:
             raise _fail(path, f"optimizer {cls.__name__}: unknown hyperparameter {key!r}")
-        if isinstance(value, list) and len(value) <= 4 and all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        if isinstance(value, bool) != isinstance(accepted[key], bool):
+            raise _fail(path, f"optimizer {cls.__name__}: hyperparameter {key!r} = {str(value)[:40]} has the "
+                              "wrong type")
+        if isinstance(value, list) and len(value) <= 4 and all(_number(v) for v in value):
             value = tuple(value)
-        elif not isinstance(value, (bool, int, float)):
-            raise _fail(path, f"optimizer {cls.__name__}: hyperparameter {key!r} has an invalid value {value!r}")
+        elif not (isinstance(value, bool) or _number(value)):
+            raise _fail(path, f"optimizer {cls.__name__}: hyperparameter {key!r} has an invalid value "
+                              f"{str(value)[:80]}")
         out[key] = value
     return out
+
+
+def _optimizer_groups(optimizer, groups, path) -> list:
+    """The saved param groups, each checked as the optimizer's constructor checks its hyperparameters."""
+    if not isinstance(groups, list) or len(groups) > 64:
+        raise ValueError("malformed param groups")
+    allowed = set(optimizer.defaults) | {"params", "initial_lr"}  # initial_lr: set by LR schedulers
+    clean = []
+    for gi, group in enumerate(groups):
+        if not isinstance(group, dict) or not set(group) <= allowed:
+            extra = sorted(set(group) - allowed) if isinstance(group, dict) else group
+            raise ValueError(f"optimizer param group with unexpected keys {str(extra)[:80]}")
+        hyper = {}
+        for key, value in group.items():
+            if key == "params":
+                if not isinstance(value, list) or not all(type(i) is int and i >= 0 for i in value):
+                    raise ValueError("param ids must be integers >= 0")
+            elif isinstance(optimizer.defaults.get(key), bool) or isinstance(value, bool):
+                if not (isinstance(value, bool) and isinstance(optimizer.defaults.get(key), bool)):
+                    raise ValueError(f"hyperparameter {key!r} = {str(value)[:40]} has the wrong type")
+                hyper[key] = value
+            elif isinstance(value, list) and len(value) <= 4 and all(_number(v) for v in value):
+                hyper[key] = tuple(value)
+            elif _number(value):
+                hyper[key] = value
+            else:
+                raise ValueError(f"hyperparameter {key!r} has an invalid value {str(value)[:80]} (finite numbers "
+                                 "only)")
+        if type(group.get("params")) is not list:
+            raise ValueError(f"param group {gi} has no 'params' list")
+        optimizer._validate({**optimizer.defaults, **hyper}, where=f"saved param group {gi}")
+        clean.append(group)
+    return clean
 
 
 def _restore_compile(model, compile_config, archive, path) -> None:
     if not isinstance(compile_config, dict) or set(compile_config) != {"optimizer", "loss", "metrics"}:
         raise _fail(path, "the compile settings in config.json are malformed")
     opt_conf = compile_config["optimizer"]
-    if not isinstance(opt_conf, dict) or _lookup(_OPTIMIZERS, opt_conf.get("class_name")) is None:
+    name = opt_conf.get("class_name") if isinstance(opt_conf, dict) else None
+    if not isinstance(name, str) or name not in _OPTIMIZERS:
         raise _fail(path, f"unknown optimizer in the compile settings; known: {sorted(_OPTIMIZERS)}")
-    cls = _OPTIMIZERS[opt_conf["class_name"]]
+    cls = _OPTIMIZERS[name]
     try:
         optimizer = cls(None, **_hyperparameters(cls, opt_conf.get("config", {}), path))
         loss = keras_losses.deserialize(compile_config["loss"])
@@ -299,7 +288,7 @@ def _restore_compile(model, compile_config, archive, path) -> None:
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     except ModelFileError:
         raise
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, KeyError) as exc:
         raise _fail(path, f"the compile settings cannot be restored: {exc}") from None
 
     state_json = archive.extra_json.get("optimizer")
@@ -307,34 +296,33 @@ def _restore_compile(model, compile_config, archive, path) -> None:
     if state_json is None:
         return
     try:
-        groups = state_json["param_groups"]
-        scalars = state_json.get("scalars", {})
-        if not isinstance(groups, list) or not isinstance(scalars, dict):
+        if not isinstance(state_json, dict) or not set(state_json) <= {"param_groups", "scalars"}:
             raise ValueError("malformed optimizer state")
-        allowed = set(optimizer.defaults) | {"params", "initial_lr"}  # initial_lr: set by LR schedulers
-        for group in groups:
-            if not isinstance(group, dict) or not set(group) <= allowed:
-                raise ValueError(f"optimizer param group with unexpected keys {sorted(set(group) - allowed)}")
-            for key, value in group.items():
-                if key == "params":
-                    if not isinstance(value, list) or not all(isinstance(i, int) for i in value):
-                        raise ValueError("param ids must be integers")
-                elif not (isinstance(value, (bool, int, float)) or (
-                        isinstance(value, list) and all(isinstance(v, (int, float)) for v in value))):
-                    raise ValueError(f"hyperparameter {key!r} has an invalid value {value!r}")
+        groups = _optimizer_groups(optimizer, state_json.get("param_groups"), path)
+        scalars = state_json.get("scalars", {})
+        if not isinstance(scalars, dict):
+            raise ValueError("malformed optimizer state")
         state = {}
         for idx, entries in scalars.items():
-            if not isinstance(entries, dict) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in entries.values()):
-                raise ValueError(f"malformed optimizer state for parameter {idx}")
+            if not idx.isdigit() or len(idx) > 9 or not isinstance(entries, dict):
+                raise ValueError(f"malformed optimizer state for parameter {idx[:20]!r}")
+            for key, value in entries.items():
+                if key not in optimizer._scalar_state:
+                    raise ValueError(f"unknown optimizer state {key!r} for parameter {idx}")
+                if key == "step" and not (type(value) is int and 0 <= value < 2 ** 62):
+                    raise ValueError(f"parameter {idx}: step must be an integer >= 0, got {str(value)[:40]}")
+                if not _number(value):
+                    raise ValueError(f"parameter {idx}: state {key!r} must be a finite number, got {str(value)[:40]}")
             state.setdefault(int(idx), {}).update(entries)
         for key, arr in state_arrays.items():
             idx, _, name = key.partition(".")
+            if not idx.isdigit() or len(idx) > 9:
+                raise ValueError(f"optimizer state {key!r} has an invalid name")
             if arr.dtype.kind != "f":
                 raise ValueError(f"optimizer state {key!r} has dtype {arr.dtype}, expected floats")
             state.setdefault(int(idx), {})[name] = arr
         optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _fail(path, f"the optimizer state cannot be restored: {exc}") from None
 
 
@@ -345,40 +333,80 @@ def _build(model, shape, path) -> None:
         raise _fail(path, f"the model cannot be built for input shape {shape}: {type(exc).__name__}: {exc}") from None
 
 
-def load_model(filepath, custom_objects: dict | None = None, compile: bool = True):
-    """Chapter 07: rebuild a model saved with ``model.save`` (architecture, weights, compile settings).
+def _legacy_config(config: dict) -> dict:
+    """Format-1 GPT checkpoints ({"class": "GPT", "gpt_config", "dtype"}) in today's layout."""
+    if set(config) == {"class", "gpt_config", "dtype"} and config["class"] == "GPT" \
+            and isinstance(config["gpt_config"], dict):
+        return {"class_name": "GPT", "config": {**config["gpt_config"], "dtype": config["dtype"]},
+                "build_input_shape": None, "compile_config": None}
+    return config
 
-    Never runs code from the file (see the module docstring). With
-    ``compile=True`` (default) the model comes back compiled, with the
-    optimizer state restored, ready for more ``fit``. Raises
-    ``FileNotFoundError`` for a missing file and
-    :class:`nnlib.io.ModelFileError` (a ``ValueError``) for anything invalid.
+
+def _check_members(archive, config, path) -> None:
+    """The optional members must be exactly those the config and metadata declare."""
+    has_json, has_npz = "optimizer" in archive.extra_json, "optimizer" in archive.extra
+    if has_json != has_npz:
+        raise _fail(path, "the archive has only one of optimizer.json / optimizer.npz; it is damaged or "
+                          "tampered with")
+    if has_json and config.get("compile_config") is None:
+        raise _fail(path, "the archive holds optimizer state but no compile settings")
+    unknown = sorted(set(archive.extra) - {"optimizer"}) + sorted(set(archive.extra_json) - {"optimizer", "tokenizer"})
+    if unknown:
+        raise _fail(path, f"unexpected member(s) {unknown} for a model file")
+
+
+def load_model(filepath, custom_objects: dict | None = None, compile: bool = True):
+    """Chapter 07 (and 12): rebuild any model saved with ``save_model`` / ``model.save``.
+
+    Returns an instance of the saved class (``Sequential``, ``GPT`` ...) with its
+    weights; with ``compile=True`` (default) a compiled model also gets its
+    optimizer state back, ready for more ``fit``. A GPT comes back in eval mode
+    with ``model.tokenizer`` (or None) and ``model.metadata``. Never runs code
+    from the file (see the module docstring). Raises ``FileNotFoundError`` for a
+    missing file and :class:`nnlib.io.ModelFileError` (a ``ValueError``) for
+    anything invalid.
     """
     path = os.fspath(filepath)
+    for name, cls in (custom_objects or {}).items():
+        if not (isinstance(cls, type) and issubclass(cls, Layer)):
+            raise TypeError(f"load_model: custom_objects[{name!r}] must be a Layer subclass, got {cls!r}")
     archive = load_archive(path)
-    config = archive.config
+    config = _legacy_config(archive.config)
     if config.get("kind") == "weights":
         raise _fail(path, "this file holds only weights (written by save_weights); build the model in code and "
                           "call model.load_weights(path)")
     unexpected = sorted(set(config) - {"class_name", "config", "build_input_shape", "compile_config"})
     if unexpected:
         raise _fail(path, f"config.json has unexpected entries {unexpected}")
+    _check_members(archive, config, path)
     cls_name = config.get("class_name")
-    if _lookup(_MODEL_CLASSES, cls_name) is None:
-        raise _fail(path, f"unknown model class {cls_name!r}; load_model builds {sorted(_MODEL_CLASSES)}")
-    stored = _weight_count(archive.arrays)
-    if cls_name == "Sequential":
-        model = _build_sequential(config.get("config"), custom_objects, path, stored)
-        shape = _check_shape_list(config.get("build_input_shape"), path, "build_input_shape")
-        if shape is not None:
-            _build(model, shape, path)
-            _check_growth(model, stored, path, "once built")
-    else:  # a registered model class with from_config (e.g. GPT)
-        try:
-            model = _MODEL_CLASSES[cls_name].from_config(config.get("config"))
-        except _REBUILD_ERRORS as exc:
-            raise _fail(path, f"the {cls_name} config is invalid: {type(exc).__name__}: {exc}") from None
+    models = registered_models()
+    cls = models.get(cls_name) if isinstance(cls_name, str) else None
+    if cls is None:
+        raise _fail(path, f"unknown model class {str(cls_name)[:80]!r}; load_model builds {sorted(models)}")
+    shape = _check_shape_list(config.get("build_input_shape"), path, "build_input_shape")
+    weight_shapes = {key: arr.shape for key, arr in archive.arrays.items()}
+    try:
+        model = cls.from_config(config.get("config"), custom_objects=custom_objects, weight_shapes=weight_shapes,
+                                build_input_shape=shape)
+    except ModelFileError:
+        raise
+    except _REBUILD_ERRORS as exc:
+        message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        raise _fail(path, f"the {cls_name} config is invalid: {message}") from None
     model.load_state_dict(_check_weights(model, archive.arrays, path))
+    tok = archive.extra_json.get("tokenizer")
+    if tok is not None:
+        if not hasattr(model, "tokenizer"):
+            raise _fail(path, f"the archive holds a tokenizer, but a {cls_name} has none")
+        from ..text import tokenizer_from_dict
+
+        try:
+            model.tokenizer = tokenizer_from_dict(tok)
+        except (TypeError, ValueError) as exc:
+            raise _fail(path, f"bad tokenizer: {exc}") from None
+    if hasattr(model, "metadata"):
+        model.metadata = dict(archive.metadata)
     compile_config = config.get("compile_config")
     if compile and compile_config is not None:
         _restore_compile(model, compile_config, archive, path)

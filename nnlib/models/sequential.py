@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.base import Layer, _auto_name, unique_auto_name
+from ..layers.base import (Layer, _auto_name, layers_from_config, register_model, registered_layers,
+                           unique_auto_name)
 from ..tensor import Tensor
-from .training import Model, _shape_text, _to_numeric_array
+from ..inputs import shape_text as _shape_text, to_numeric_array as _to_numeric_array
+from .training import Model
 
 __all__ = ["Sequential"]
 
@@ -35,6 +37,7 @@ def _memory_text(nbytes: float) -> str:
     return f"{nbytes:.2f} TB"  # pragma: no cover
 
 
+@register_model
 class Sequential(Model):
     """Chapter 06: a linear stack of layers: ``Sequential([Dense(...), ...])`` or ``.add(layer)``.
 
@@ -285,6 +288,34 @@ class Sequential(Model):
             "trainable": self.trainable,
             "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
         }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None, weight_shapes: dict | None = None,
+                    build_input_shape=None) -> "Sequential":
+        """Chapter 07: rebuild a model from ``get_config()`` (what ``load_model`` calls); a ValueError if invalid.
+
+        Layer classes come from the registry (plus ``custom_objects``); with
+        ``weight_shapes`` every layer's size is checked against the stored weights
+        before it is built (see :func:`nnlib.layers.base.layers_from_config`).
+        """
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("the Sequential config has no 'layers' list")
+        unexpected = sorted(set(config) - {"name", "trainable", "layers"})
+        if unexpected:
+            raise ValueError(f"the Sequential config has unexpected entries {unexpected}")
+        name, trainable = config.get("name"), config.get("trainable", True)
+        if (name is not None and not isinstance(name, str)) or not isinstance(trainable, bool):
+            raise ValueError("the Sequential config has an invalid name or trainable flag")
+        known = {**registered_layers(), **(custom_objects or {})}
+        layers = layers_from_config(config["layers"], known, weight_shapes, build_input_shape)
+        model = cls(name=name, trainable=trainable)
+        model.layers = layers  # names were checked; add() per layer would be quadratic
+        shape = build_input_shape
+        if shape is None and layers and layers[0].input_shape is not None:
+            shape = layers[0].input_shape
+        if shape is not None:
+            model.build(shape)
+        return model
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{type(layer).__name__}({layer.name!r})" for layer in self.layers)

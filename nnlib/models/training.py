@@ -18,13 +18,18 @@ Conventions (Keras' where Keras has one):
   Optimizer *classes* from :mod:`nnlib.optim` keep **PyTorch's** defaults and
   update formulas (e.g. Adam's epsilon is added outside the bias correction).
 * ``compile`` decides which weights train: a layer with ``trainable = False``
-  is frozen at the next ``compile``, as in Keras.
+  is frozen at the next ``compile``, as in Keras (until then the weights
+  collected by the last ``compile`` keep training).
+* ``fit`` = a :class:`~nnlib.data.DataLoader` over the rows plus
+  :meth:`Model.train_step` per batch; ``evaluate`` = :meth:`Model.test_step`
+  per batch; the progress display is the callback
+  :class:`~nnlib.callbacks.ProgbarLogger` (``verbose``: 0, 1, 2 as in Keras).
 * ``validation_split`` takes the LAST fraction of the rows, before shuffling.
 * The epoch's ``loss`` is the sample-weighted mean of the batch losses seen
   during the epoch (weights changing along the way); ``val_*`` values use the
   end-of-epoch weights. Regularization penalties are included in both.
 * Sigmoid/softmax outputs with the matching cross-entropy are trained from
-  the logits (fused, stable), see :mod:`nnlib.keras_losses`.
+  the logits (fused, stable), see :mod:`nnlib.models.losses`.
 * A NaN or infinite loss stops training with :class:`TrainingError` (which
   says at which epoch and batch) before that batch's update is applied;
   ``callbacks=[TerminateOnNaN()]`` stops quietly instead.
@@ -36,14 +41,16 @@ import math
 
 import numpy as np
 
-from .. import keras_losses
 from .. import optim
-from ..callbacks import CallbackList, History
+from ..callbacks import Callback, CallbackList, History, ProgbarLogger
+from ..data import DataLoader
+from ..inputs import check_finite, shape_text, to_numeric_array
 from ..module import Module
 from ..progress import ProgressBar, resolve_verbose
 from ..random import get_rng
 from ..tensor import Tensor, no_grad
 from . import _metrics
+from . import losses as keras_losses
 
 __all__ = ["Model", "TrainingError", "KERAS_OPTIMIZER_DEFAULTS", "get_optimizer"]
 
@@ -80,49 +87,6 @@ def get_optimizer(identifier):
         f"optimizer must be a name {sorted(KERAS_OPTIMIZER_DEFAULTS)} or an nnlib.optim optimizer, got "
         f"{identifier!r}"
     )
-
-
-def _is_pandas(obj) -> bool:
-    return type(obj).__module__.split(".")[0] == "pandas"
-
-
-def _to_numeric_array(data, what: str, where: str) -> np.ndarray:
-    """Turn x or y (ndarray, list, Tensor, pandas) into a numeric ndarray, or say clearly why not."""
-    if data is None:
-        raise ValueError(f"{where}: {what} is missing")
-    if isinstance(data, Tensor):
-        return data.data
-    if _is_pandas(data):
-        if hasattr(data, "dtypes") and hasattr(data.dtypes, "items"):  # a DataFrame
-            bad = [str(c) for c, dt in data.dtypes.items() if dt.kind not in "biuf"]
-            if bad:
-                raise ValueError(
-                    f"{where}: {what} has non-numeric columns {bad[:5]}; convert or drop them first "
-                    "(e.g. data.drop(columns=[...]) or pd.get_dummies)"
-                )
-        elif getattr(data, "dtype", None) is not None and data.dtype.kind not in "biuf":
-            raise ValueError(f"{where}: {what} has non-numeric values (dtype {data.dtype}); convert them to numbers")
-        return data.to_numpy()
-    arr = np.asarray(data)
-    if arr.dtype.kind not in "biuf":
-        raise ValueError(
-            f"{where}: {what} must hold numbers, got an array of dtype {arr.dtype}"
-            + (" (rows of different lengths?)" if arr.dtype == object else "")
-        )
-    return arr
-
-
-def _check_finite(arr: np.ndarray, what: str, where: str) -> None:
-    if arr.dtype.kind != "f":
-        return
-    finite = np.isfinite(arr)
-    if not finite.all():
-        bad = int(arr.size - np.count_nonzero(finite))
-        row = int(np.argwhere(~finite)[0][0])
-        raise ValueError(
-            f"{where}: {what} contains {bad} NaN or infinite value{'s' if bad > 1 else ''} (the first in row "
-            f"{row}); drop or fill them first, e.g. data = data.dropna()"
-        )
 
 
 def _apply_activation(logits: np.ndarray, kind: str) -> np.ndarray:
@@ -195,9 +159,16 @@ class Model(Module):
         ``optimizer``: 'adam', 'sgd', 'rmsprop', 'adamw' (Keras defaults) or an
         :mod:`nnlib.optim` optimizer (e.g. ``optim.SGD(lr=0.1)``; its parameters
         are attached here). ``loss``: a name (see
-        :data:`nnlib.keras_losses.LOSSES`), a loss object or a function
+        :data:`nnlib.models.losses.LOSSES`), a loss object or a function
         ``loss(y_true, y_pred)``. ``metrics``: names ('accuracy', 'mse', ...)
         or functions ``metric(y_true, y_pred)``.
+
+        Which weights train is decided HERE, as in Keras: the layers' (and the
+        model's) ``trainable`` flags are read now. Changing ``layer.trainable``
+        after ``compile`` has no effect on training until the next ``compile``:
+        before it, the weights collected now keep training (and the frozen ones
+        stay frozen); compile again to apply the change (a given optimizer
+        object is re-attached to the new set, keeping its settings).
         """
         if unused:
             ignored = {"run_eagerly", "jit_compile", "steps_per_execution", "auto_scale_loss"}
@@ -245,6 +216,7 @@ class Model(Module):
         self._loss_spec = loss
         self._metric_specs = metrics
         self._compiled = True
+        self._step_setup = self._train_tracker = self._test_tracker = None  # rebuilt for the new settings
         return None
 
     def _snapshot_trainable(self) -> list:
@@ -285,7 +257,7 @@ class Model(Module):
 
     # ------------------------------------------------------------------ data
     def _prepare_x(self, x, where: str) -> np.ndarray:
-        arr = _to_numeric_array(x, "x", where)
+        arr = to_numeric_array(x, "x", where)
         dtype = self.model_dtype
         if arr.dtype != dtype:
             arr = arr.astype(dtype)
@@ -304,13 +276,13 @@ class Model(Module):
                 elif rank_ok and len(expected) == 2:
                     hint = f" (x has {arr.shape[1]} features, the model was built for {expected[1]})"
                 raise ValueError(
-                    f"{where}: input of {who} is incompatible: expected shape {_shape_text(expected)}, got x of "
-                    f"shape {_shape_text(arr.shape)}.{hint}"
+                    f"{where}: input of {who} is incompatible: expected shape {shape_text(expected)}, got x of "
+                    f"shape {shape_text(arr.shape)}.{hint}"
                 )
         return arr
 
     def _prepare_y(self, y, output_shape: tuple, n: int, where: str) -> np.ndarray:
-        arr = _to_numeric_array(y, "y", where)
+        arr = to_numeric_array(y, "y", where)
         if arr.ndim == 0:
             raise ValueError(f"{where}: y must hold one label per sample, got a single number")
         if len(arr) != n:
@@ -364,25 +336,123 @@ class Model(Module):
                 total = term if total is None else total + term
         return total
 
+    # ------------------------------------------------------------------ one batch (Keras' train_step/test_step)
+    def _refresh_step_setup(self) -> None:
+        """Cache what every step needs: the fused activation, the regularized layers, the trained parameters."""
+        self._step_setup = (
+            self._fusion(),
+            [layer for layer in self._layers_for_training() if layer.regularization_losses()],
+            [p for p in self.parameters() if p.requires_grad],
+        )
+
+    def _batch_arrays(self, x, y, tracker_name: str, where: str):
+        """One batch as arrays (x in the model's dtype); the setup and the phase's tracker are made if missing."""
+        self._require_compiled(where)
+        x = x.data if isinstance(x, Tensor) else np.asarray(x)
+        y = y.data if isinstance(y, Tensor) else np.asarray(y)
+        if x.dtype != self.model_dtype:
+            x = x.astype(self.model_dtype)
+        if getattr(self, "_step_setup", None) is None:
+            self._refresh_step_setup()
+        if getattr(self, tracker_name, None) is None:
+            setattr(self, tracker_name, _Tracker(self._make_metrics(y, self._output_shape(x))))
+        return x, y, getattr(self, tracker_name)
+
+    def reset_metrics(self) -> None:
+        """Chapter 07: restart the running loss and metrics that ``train_step``/``test_step`` report."""
+        for name in ("_train_tracker", "_test_tracker"):
+            tracker = getattr(self, name, None)
+            if tracker is not None:
+                tracker.reset()
+
+    def train_step(self, x, y) -> dict:
+        """Chapter 07: ONE training step on one batch; returns the logs ``{'loss': ..., metric: ...}``.
+
+        It is the hand-written loop of chapter 07, once::
+
+            out = model(x)                            # 1. forward (the model's current mode)
+            loss = loss_fn(y, out) + penalties        #    (L2 etc., chapter 09)
+            loss.backward()                           # 2. backward
+            optimizer.step()                          # 3. step
+            # 4. clear the gradients
+
+        ``fit`` calls it for every batch (override it to change what ``fit``
+        does). ``x`` and ``y`` are one batch as ``fit`` passes them: arrays (or
+        Tensors), ``y`` shaped as the loss expects (e.g. ``(N, 1)`` for a
+        one-unit output). The logs are running means, weighted by samples,
+        over the batches since the last :meth:`reset_metrics` (``fit`` resets
+        at each epoch start), as in Keras. When the loss is NaN or infinite
+        the update is skipped and the logs show it (``fit`` then stops).
+        """
+        x, y, tracker = self._batch_arrays(x, y, "_train_tracker", "train_step")
+        fusion, reg_layers, params = self._step_setup
+        loss, preds = self._loss_and_predictions(x, y, fusion, bool(tracker.metrics))
+        penalty = self._penalty(reg_layers) if reg_layers else None
+        if penalty is not None:
+            loss = loss + penalty
+        value = float(loss.data)
+        tracker.update(value, len(x), y, preds)
+        if math.isfinite(value) and loss.requires_grad:
+            loss.backward()
+            self.optimizer.step()
+            for p in params:
+                p.grad = None
+        return tracker.result()
+
+    def test_step(self, x, y) -> dict:
+        """Chapter 07: the loss and metrics of one batch in inference mode, no graph, no update.
+
+        ``evaluate`` (and ``fit``'s validation) call it for every batch; the
+        logs are running means since the last :meth:`reset_metrics`, as in
+        :meth:`train_step`. Regularization penalties are included.
+        """
+        x, y, tracker = self._batch_arrays(x, y, "_test_tracker", "test_step")
+        fusion, reg_layers, _ = self._step_setup
+        was_training = self.training
+        if was_training:
+            self.eval()
+        try:
+            with no_grad():
+                loss, preds = self._loss_and_predictions(x, y, fusion, bool(tracker.metrics))
+                penalty = self._penalty(reg_layers) if reg_layers else None
+                extra = float(penalty.data) if penalty is not None else 0.0
+        finally:
+            if was_training:
+                self.train(True)
+        tracker.update(float(loss.data) + extra, len(x), y, preds)
+        return tracker.result()
+
     # ------------------------------------------------------------------ fit
     def fit(self, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto", callbacks=None,
             validation_split: float = 0.0, validation_data=None, shuffle: bool = True, initial_epoch: int = 0,
             validation_batch_size=None):
         """Chapter 07: train for ``epochs`` epochs; returns a :class:`~nnlib.callbacks.History`.
 
-        Accepts NumPy arrays, lists and pandas DataFrames/Series.
-        ``validation_split`` holds out the LAST fraction of the rows (before
-        shuffling); ``validation_data=(x_val, y_val)`` takes precedence.
-        ``shuffle`` reorders the training rows each epoch with nnlib's seeded
-        generator (``nnlib.manual_seed``). ``verbose``: 0 silent, 1 a progress
-        bar per epoch, 2 one line per epoch, 'auto' = 1.
+        Accepts NumPy arrays, lists and pandas DataFrames/Series. Each batch
+        comes from a :class:`~nnlib.data.DataLoader` and goes through
+        :meth:`train_step`.
+
+        * ``epochs``: a whole number of passes (2.5 or None is a ValueError);
+          ``initial_epoch`` resumes the count, as in Keras.
+        * ``validation_split`` holds out the LAST fraction of the rows (before
+          shuffling); ``validation_data=(x_val, y_val)`` takes precedence.
+        * ``shuffle`` reorders the training rows each epoch with nnlib's seeded
+          generator (``nnlib.manual_seed``).
+        * ``verbose``: 0 silent; 1 (= 'auto') a live progress bar per epoch that
+          is removed when the epoch ends, leaving one summary line
+          ``Epoch 3/12 - loss: 0.1234 - val_loss: 0.2345``; 2 the summary lines
+          only (see :mod:`nnlib.progress`).
+        * ``callbacks``: a list of :class:`~nnlib.callbacks.Callback` objects;
+          a single callback is accepted too (Keras requires a list).
         """
         where = "fit"
         self._require_compiled(where)
         verbose = resolve_verbose(verbose)
         batch_size = _check_batch_size(batch_size, where)
-        epochs = int(epochs)
-        x = _to_numeric_array(x, "x", where)
+        epochs = _check_epochs(epochs, "epochs", where)
+        initial_epoch = _check_epochs(initial_epoch, "initial_epoch", where)
+        cb_list = _callback_list(callbacks, where)
+        x = to_numeric_array(x, "x", where)
         self._ensure_built(x)
         x = self._prepare_x(x, where)
         n = len(x)
@@ -390,8 +460,8 @@ class Model(Module):
             raise ValueError(f"{where}: x has no samples")
         output_shape = self._output_shape(x)
         y = self._prepare_y(y, output_shape, n, where)
-        _check_finite(x, "x", where)
-        _check_finite(y, "y", where)
+        check_finite(x, "x", where)
+        check_finite(y, "y", where)
 
         val = None
         if validation_data is not None:
@@ -412,81 +482,45 @@ class Model(Module):
                 )
             val = (x[cut:], y[cut:])
             x, y = x[:cut], y[:cut]
-            n = cut
         val_batch = batch_size if validation_batch_size is None else _check_batch_size(validation_batch_size, where)
 
-        steps = -(-n // batch_size)
+        # the shuffled order of each epoch is drawn from nnlib's generator, at the start of the epoch
+        loader = DataLoader(x, y, batch_size=batch_size, shuffle=bool(shuffle), seed=get_rng())
+        steps = len(loader)
         history = History()
-        cb_list = [] if callbacks is None else list(callbacks)
-        cbs = CallbackList(cb_list + [history], model=self,
+        progbar = ProgbarLogger(verbose) if verbose else None
+        cbs = CallbackList(([progbar] if progbar else []) + cb_list + [history], model=self,
                            params={"verbose": verbose, "epochs": epochs, "steps": steps})
-        train_metrics = self._make_metrics(y, output_shape)
-        need_preds = bool(train_metrics)
-        fusion = self._fusion()
-        layers = [layer for layer in self._layers_for_training() if layer.regularization_losses()]
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer
-        rng = get_rng()
+        self._refresh_step_setup()
+        self._train_tracker = _Tracker(self._make_metrics(y, output_shape))
         was_training = self.training
         self.stop_training = False
         cbs.on_train_begin()
-        bar = None
         try:
-            for epoch in range(int(initial_epoch), epochs):
+            for epoch in range(initial_epoch, epochs):
                 cbs.on_epoch_begin(epoch)
                 self.train()
-                order = rng.permutation(n) if shuffle else None
-                for m in train_metrics:
-                    m.reset()
-                total, seen = 0.0, 0
-                bar = ProgressBar(steps, desc=f"Epoch {epoch + 1}/{epochs}", verbose=verbose)
-                for b in range(steps):
-                    lo, hi = b * batch_size, min((b + 1) * batch_size, n)
-                    if order is None:
-                        xb, yb = x[lo:hi], y[lo:hi]
-                    else:
-                        idx = order[lo:hi]
-                        xb, yb = x[idx], y[idx]
-                    cbs.on_train_batch_begin(b)
-                    loss, preds = self._loss_and_predictions(xb, yb, fusion, need_preds)
-                    penalty = self._penalty(layers) if layers else None
-                    if penalty is not None:
-                        loss = loss + penalty
-                    value = float(loss.data)
-                    count = hi - lo
-                    total += value * count
-                    seen += count
-                    for m in train_metrics:
-                        m.update(yb, preds)
-                    if math.isfinite(value):
-                        if loss.requires_grad:
-                            loss.backward()
-                            optimizer.step()
-                            for p in params:
-                                p.grad = None
-                    batch_logs = {"loss": total / seen}
-                    for m in train_metrics:
-                        batch_logs[m.name] = m.result()
-                    cbs.on_train_batch_end(b, batch_logs)
-                    if not math.isfinite(value) and not self.stop_training:
-                        raise TrainingError(self._nan_message(value, epoch, epochs, b, steps, xb))
-                    bar.update(1, batch_logs)
+                self._train_tracker.reset()
+                for step, (xb, yb) in enumerate(loader):
+                    cbs.on_train_batch_begin(step)
+                    logs = self.train_step(xb, yb)
+                    cbs.on_train_batch_end(step, logs)
+                    if not math.isfinite(logs["loss"]) and not self.stop_training:
+                        raise TrainingError(self._nan_message(logs["loss"], epoch, epochs, step, steps, xb))
                     if self.stop_training:
                         break
-                logs = {"loss": total / seen}
-                for m in train_metrics:
-                    logs[m.name] = m.result()
+                logs = dict(logs)
                 if val is not None:
                     val_logs = self._evaluate_arrays(val[0], val[1], val_batch, output_shape, verbose=0)
                     logs.update({"val_" + k: v for k, v in val_logs.items()})
-                bar.close(logs)
-                bar = None
                 cbs.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
+        except BaseException:
+            if progbar is not None:
+                progbar.abort()
+            raise
         finally:
-            if bar is not None:
-                bar.abort()
             self.train(was_training)
         cbs.on_train_end()
         self.history = history
@@ -511,32 +545,16 @@ class Model(Module):
 
     # ------------------------------------------------------------------ evaluate / predict
     def _evaluate_arrays(self, x, y, batch_size, output_shape, verbose=0, desc="Evaluate") -> dict:
-        metrics = self._make_metrics(y, output_shape)
-        fusion = self._fusion()
-        layers = [layer for layer in self._layers_for_training() if layer.regularization_losses()]
-        n = len(x)
-        steps = -(-n // batch_size)
+        self._refresh_step_setup()
+        self._test_tracker = _Tracker(self._make_metrics(y, output_shape))
+        loader = DataLoader(x, y, batch_size=batch_size)
         was_training = self.training
         self.eval()
-        total = 0.0
-        bar = ProgressBar(steps, desc=desc, verbose=verbose)
+        bar = ProgressBar(len(loader), desc=desc, verbose=verbose)
         try:
-            with no_grad():
-                penalty = self._penalty(layers) if layers else None
-                extra = float(penalty.data) if penalty is not None else 0.0
-                for b in range(steps):
-                    lo, hi = b * batch_size, min((b + 1) * batch_size, n)
-                    xb, yb = x[lo:hi], y[lo:hi]
-                    loss, preds = self._loss_and_predictions(xb, yb, fusion, bool(metrics))
-                    total += (float(loss.data) + extra) * (hi - lo)
-                    for m in metrics:
-                        m.update(yb, preds)
-                    if verbose:
-                        logs = {"loss": total / hi}
-                        logs.update({m.name: m.result() for m in metrics})
-                        bar.update(1, logs)
-            logs = {"loss": total / n}
-            logs.update({m.name: m.result() for m in metrics})
+            for xb, yb in loader:
+                logs = self.test_step(xb, yb)
+                bar.update(1, logs)
             bar.close(logs)
         finally:
             bar.abort()
@@ -546,21 +564,23 @@ class Model(Module):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict: bool = False):
         """Chapter 07: ``[loss, *metrics]`` averaged over all samples (a float when there are no metrics).
 
-        Runs in inference mode (dropout off, batch-norm moving statistics),
-        without building a graph. ``return_dict=True`` gives {'loss': ..., ...}.
+        Runs :meth:`test_step` batch by batch in inference mode (dropout off,
+        batch-norm moving statistics), without building a graph.
+        ``return_dict=True`` gives {'loss': ..., ...}. ``verbose`` as in
+        ``fit`` (1: a transient bar, then ``Evaluate - loss: ...``).
         """
         where = "evaluate"
         self._require_compiled(where)
         batch_size = _check_batch_size(batch_size, where)
-        x = _to_numeric_array(x, "x", where)
+        x = to_numeric_array(x, "x", where)
         self._ensure_built(x)
         x = self._prepare_x(x, where)
         if len(x) == 0:
             raise ValueError(f"{where}: x has no samples")
         output_shape = self._output_shape(x)
         y = self._prepare_y(y, output_shape, len(x), where)
-        _check_finite(x, "x", where)
-        _check_finite(y, "y", where)
+        check_finite(x, "x", where)
+        check_finite(y, "y", where)
         logs = self._evaluate_arrays(x, y, batch_size, output_shape, verbose=resolve_verbose(verbose))
         if return_dict:
             return logs
@@ -571,22 +591,22 @@ class Model(Module):
         """Chapter 07: the model's outputs for ``x`` as a NumPy array, computed batch by batch.
 
         Inference mode (dropout off, batch-norm moving statistics), no graph.
+        ``verbose=1`` shows a transient bar and leaves nothing behind.
         """
         where = "predict"
         batch_size = _check_batch_size(batch_size, where)
-        x = _to_numeric_array(x, "x", where)
+        x = to_numeric_array(x, "x", where)
         self._ensure_built(x)
         x = self._prepare_x(x, where)
-        n = len(x)
-        steps = -(-n // batch_size)
+        loader = DataLoader(x, batch_size=batch_size)
         was_training = self.training
         self.eval()
         outputs = []
-        bar = ProgressBar(steps, desc="Predict", verbose=resolve_verbose(verbose))
+        bar = ProgressBar(len(loader), desc="Predict", verbose=resolve_verbose(verbose), summary=False)
         try:
             with no_grad():
-                for b in range(steps):
-                    outputs.append(self.forward(Tensor(x[b * batch_size:(b + 1) * batch_size])).data)
+                for xb in loader:
+                    outputs.append(self.forward(Tensor(xb)).data)
                     bar.update(1)
             bar.close()
         finally:
@@ -642,6 +662,55 @@ def _check_batch_size(batch_size, where: str) -> int:
     return int(batch_size)
 
 
-def _shape_text(shape) -> str:
-    return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+def _check_epochs(value, name: str, where: str) -> int:
+    """A whole, non-negative number of epochs (Keras' ``epochs``/``initial_epoch``) or a clear ValueError."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if ok and float(value).is_integer() and value >= 0:
+        return int(value)
+    if value is None:
+        detail = "got None (leave it out for the default, 1)" if name == "epochs" else "got None"
+    elif ok and not float(value).is_integer() and math.isfinite(value):
+        detail = (f"got {value!r}; an epoch is one full pass over the data, so fractions are not supported "
+                  f"(use epochs={max(1, math.ceil(value))}, or fewer samples)")
+    else:
+        detail = f"got {value!r}"
+    raise ValueError(f"{where}: {name} must be a whole number >= 0, {detail}")
 
+
+def _callback_list(callbacks, where: str) -> list:
+    """``callbacks`` as a list: None -> [], a single Callback (or class, for CallbackList's error) -> [it]."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, (Callback, type)):
+        return [callbacks]
+    try:
+        return list(callbacks)
+    except TypeError:
+        raise TypeError(f"{where}: callbacks must be a list of Callback objects, e.g. "
+                        f"callbacks=[EarlyStopping(patience=3)]; got {type(callbacks).__name__}") from None
+
+
+class _Tracker:
+    """Running means of one phase (training or testing): the loss and each metric, weighted by samples."""
+
+    def __init__(self, metrics: list):
+        self.metrics = metrics
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = 0.0
+        self.seen = 0
+        for m in self.metrics:
+            m.reset()
+
+    def update(self, loss_value: float, count: int, y, preds) -> None:
+        self.total += loss_value * count
+        self.seen += count
+        for m in self.metrics:
+            m.update(y, preds)
+
+    def result(self) -> dict:
+        logs = {"loss": self.total / self.seen if self.seen else float("nan")}
+        for m in self.metrics:
+            logs[m.name] = m.result()
+        return logs

@@ -78,6 +78,17 @@ def _keras_learning_rate(name: str, lr: float, default: float, learning_rate: fl
     return learning_rate
 
 
+def _is_finite_number(value) -> bool:
+    return (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check_lr(lr, who: str) -> None:
+    """A ValueError unless ``lr`` is a finite number >= 0 (NaN, inf, negatives and non-numbers are refused)."""
+    if not _is_finite_number(lr) or lr < 0.0:
+        raise ValueError(f"{who}: invalid learning rate lr={lr!r}; it must be a finite number >= 0, e.g. lr=1e-3")
+
+
 class Optimizer:
     """Chapter 04: base class of all optimizers (the ``torch.optim.Optimizer`` interface).
 
@@ -164,18 +175,11 @@ class Optimizer:
     def _validate(self, group: dict, where: str) -> None:
         """Check hyperparameters; subclasses extend this."""
         name = type(self).__name__
-        lr = group.get("lr", 0.0)
-        if not isinstance(lr, (int, float, np.floating, np.integer)) or lr < 0.0:
-            raise ValueError(f"{name} ({where}): invalid learning rate lr={lr!r}; it must be a number >= 0")
-        wd = group.get("weight_decay", 0.0)
-        if wd < 0.0:
-            raise ValueError(f"{name} ({where}): invalid weight_decay={wd!r}; it must be >= 0")
-        eps = group.get("eps", 0.0)
-        if eps < 0.0:
-            raise ValueError(f"{name} ({where}): invalid eps={eps!r}; it must be >= 0")
-        momentum = group.get("momentum", 0.0)
-        if momentum < 0.0:
-            raise ValueError(f"{name} ({where}): invalid momentum={momentum!r}; it must be >= 0")
+        _check_lr(group.get("lr", 0.0), f"{name} ({where})")
+        for key in ("weight_decay", "eps", "momentum"):
+            value = group.get(key, 0.0)
+            if not _is_finite_number(value) or value < 0.0:
+                raise ValueError(f"{name} ({where}): invalid {key}={value!r}; it must be a finite number >= 0")
 
     # ----------------------------------------------------------------- learning rate
     @property
@@ -193,9 +197,8 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
+        _check_lr(value, type(self).__name__)
         value = float(value)
-        if value < 0.0:
-            raise ValueError(f"{type(self).__name__}: invalid learning rate lr={value!r}; it must be >= 0")
         self.defaults["lr"] = value
         for g in self.param_groups:
             g["lr"] = value
