@@ -140,7 +140,7 @@ _GENERATE_FIELDS = {"prompt", "max_tokens", "temperature", "top_k", "top_p", "se
 def validate_generate(body, tokenizer, vocab_size: int, max_tokens: int, max_prompt_tokens: int) -> dict:
     """Chapter 14: check a ``/v1/generate`` body; returns the arguments for ``GPT.generate`` plus ``ids``.
 
-    Fields: ``prompt`` (string, required), ``max_tokens`` (1..max_tokens, default 64),
+    Fields: ``prompt`` (string, required), ``max_tokens`` (1..max_tokens, default 64 or less),
     ``temperature`` (0..10, default 1.0), ``top_k`` (positive integer or null),
     ``top_p`` (0 < p <= 1 or null), ``seed`` (integer or null).
     """
@@ -170,7 +170,7 @@ def validate_generate(body, tokenizer, vocab_size: int, max_tokens: int, max_pro
                                 f"got {json.dumps(v)[:40]}")
         return float(v)
 
-    n_new = integer("max_tokens", 64, 1, max_tokens)
+    n_new = integer("max_tokens", min(64, max_tokens), 1, max_tokens)
     args = {"max_new_tokens": n_new, "temperature": number("temperature", 1.0, 0.0, 10.0),
             "top_k": integer("top_k", None, 1, vocab_size), "top_p": number("top_p", None, 0.0, 1.0, lo_open=True),
             "seed": integer("seed", None, 0, 2 ** 63 - 1)}
