@@ -30,8 +30,9 @@ Content-Length before it is read --, unknown path, wrong method).
 worker thread takes the first, waits at most ``max_wait_ms`` for more, stacks
 their rows (up to ``max_batch_size``) into ONE forward pass and hands each
 request its own rows of the result. One matmul on 32 rows costs little more
-than on 1 row, so under load this raises throughput; alone, a request pays up to
-``max_wait_ms`` extra. ``batching=False`` runs each request's forward on its own.
+than on 1 row, so under load this raises throughput. The worker waits only while
+other requests are being received, so a lone client pays no waiting time.
+``batching=False`` runs each request's forward on its own.
 
 The model is used by one thread at a time (a lock): nnlib's ``no_grad`` switch is
 global and ``GPT.generate`` toggles the model's mode, so two threads must not
@@ -44,6 +45,7 @@ import json
 import math
 import os
 import queue
+import socket
 import sys
 import threading
 import time
@@ -52,7 +54,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-__all__ = ["ModelServer", "start", "main", "ApiError", "validate_predict", "validate_generate"]
+__all__ = ["ModelServer", "start", "main", "ApiError", "validate_predict", "validate_generate", "load_test",
+           "latency_summary"]
 
 ROUTES = {"/health": "GET", "/v1/models": "GET", "/v1/predict": "POST", "/v1/generate": "POST"}
 
@@ -200,8 +203,9 @@ class _Job:
 class _Batcher:
     """Collects rows from concurrent requests and runs them as one forward pass (see the module docstring)."""
 
-    def __init__(self, run, max_batch_size: int, max_wait_ms: float, stats: dict):
+    def __init__(self, run, max_batch_size: int, max_wait_ms: float, stats: dict, in_flight=lambda: 1 << 30):
         self.run = run
+        self.in_flight = in_flight
         self.max_batch_size = int(max_batch_size)
         self.max_wait = float(max_wait_ms) / 1000.0
         self.queue = queue.Queue()
@@ -235,9 +239,15 @@ class _Batcher:
             while n < self.max_batch_size:
                 remaining = deadline - time.monotonic()
                 try:
-                    nxt = self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait()
+                    nxt = self.queue.get_nowait()
                 except queue.Empty:
-                    break
+                    # wait only while more requests are on their way (a lone client pays nothing)
+                    if remaining <= 0 or self.in_flight() <= len(batch):
+                        break
+                    try:
+                        nxt = self.queue.get(timeout=min(remaining, 0.0005))
+                    except queue.Empty:
+                        continue
                 if nxt is self._stop or n + len(nxt.rows) > self.max_batch_size:
                     carry = nxt
                     break
@@ -267,6 +277,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "nnlib-serve/1"
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        super().setup()
+        # the headers and the body go out as two writes; without TCP_NODELAY, Nagle's algorithm holds the
+        # second until the client's delayed ACK (~40 ms on Linux) -- every small reply would take 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, fmt, *args):  # quiet unless the server says otherwise
         if self.server.owner.verbose:
             sys.stderr.write(f"{self.address_string()} - {fmt % args}\n")
@@ -293,9 +309,14 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 self._send(200, owner.handle_get(path))
                 return
-            body = self._read_json(owner.max_body_bytes)
-            close = False
-            self._send(200, owner.handle_post(path, body))
+            owner._arrive(1)
+            try:
+                body = self._read_json(owner.max_body_bytes)
+                close = False
+                reply = owner.handle_post(path, body)
+            finally:
+                owner._arrive(-1)
+            self._send(200, reply)
         except ApiError as exc:
             headers = {"Allow": ROUTES.get(path, "")} if exc.status == 405 else {}
             if close:
@@ -385,6 +406,7 @@ class ModelServer:
         self.verbose = bool(verbose)
         self.lock = threading.Lock()
         self._stats_lock = threading.Lock()
+        self._in_flight = 0
         self.stats = {"batches": [], "requests": 0}
         if self.is_gpt:
             self.n_features = None
@@ -404,6 +426,11 @@ class ModelServer:
     def _count_request(self) -> None:
         with self._stats_lock:
             self.stats["requests"] += 1
+
+    def _arrive(self, delta: int) -> None:
+        """Count the /v1/predict requests being handled (the batcher waits only while others are coming)."""
+        with self._stats_lock:
+            self._in_flight += delta
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         from .tensor import Tensor, no_grad
@@ -487,7 +514,8 @@ class ModelServer:
     # ---------------------------------------------------------------- running
     def _start_batcher(self) -> None:
         if self.batching and not self.is_gpt and self._batcher is None:
-            self._batcher = _Batcher(self._forward, self.max_batch_size, self.max_wait_ms, self.stats)
+            self._batcher = _Batcher(self._forward, self.max_batch_size, self.max_wait_ms, self.stats,
+                                     lambda: self._in_flight)
 
     def start(self) -> "ModelServer":
         """Chapter 14: serve in a background thread; returns self (``.url``, ``.stop()``)."""
@@ -535,6 +563,68 @@ def start(model, host: str = "127.0.0.1", port: int = 0, **kwargs) -> ModelServe
     or call ``server.stop()``. Other keyword arguments go to :class:`ModelServer`.
     """
     return ModelServer(model, host=host, port=port, **kwargs).start()
+
+
+# ---------------------------------------------------------------------- measuring
+def load_test(url: str, path: str, bodies, concurrency: int = 8, requests: int = 200,
+              timeout: float = 30.0) -> dict:
+    """Chapter 14: a bounded load test: ``requests`` POSTs to ``url + path`` from ``concurrency`` threads.
+
+    Each thread keeps one HTTP/1.1 connection open and sends its share of the
+    requests one after another, cycling through ``bodies`` (dicts). Returns
+    ``{"latencies_ms": [...], "wall_s": ..., "errors": n, **latency_summary(...)}``.
+    Meant for loopback (the notebook, the benchmark), not for testing servers you do not run.
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    payloads = [json.dumps(b).encode("utf-8") for b in bodies]
+    if not payloads or int(concurrency) < 1 or int(requests) < 1:
+        raise ValueError("load_test: need at least one body, one client and one request")
+    concurrency, requests = int(concurrency), int(requests)
+    shares = [requests // concurrency + (i < requests % concurrency) for i in range(concurrency)]
+    latencies, errors, lock = [], [0], threading.Lock()
+    barrier = threading.Barrier(concurrency)
+
+    def client(k: int) -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        mine, bad = [], 0
+        try:
+            barrier.wait(timeout)
+            for i in range(shares[k]):
+                data = payloads[(k + i * concurrency) % len(payloads)]
+                t0 = time.perf_counter()
+                conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                mine.append((time.perf_counter() - t0) * 1000.0)
+                bad += resp.status != 200
+        except (OSError, http.client.HTTPException, threading.BrokenBarrierError):
+            bad += shares[k] - len(mine)
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+                errors[0] += bad
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(concurrency)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout * max(shares) + 5)
+    wall = time.perf_counter() - t0
+    return {"latencies_ms": latencies, "wall_s": wall, "errors": errors[0], **latency_summary(latencies, wall)}
+
+
+def latency_summary(latencies_ms, wall_s: float) -> dict:
+    """Chapter 14: p50, p90, p99 latency (ms) and throughput (requests per second) of a load test."""
+    lat = np.asarray(latencies_ms, dtype=np.float64)
+    if lat.size == 0:
+        return {"p50_ms": float("nan"), "p90_ms": float("nan"), "p99_ms": float("nan"), "rps": 0.0}
+    p50, p90, p99 = np.percentile(lat, [50, 90, 99])
+    return {"p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99), "rps": float(lat.size / wall_s)}
 
 
 def main(argv=None) -> int:
