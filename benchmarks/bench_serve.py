@@ -1,7 +1,7 @@
 """Benchmark (chapter 14): the HTTP endpoint of nnlib.serve under concurrent load, batching on and off.
 
-Serves an MLP (30 -> 1024 -> 1024 -> 2, softmax; the seed's breast-cancer input,
-wide enough that one forward pass costs about a millisecond) on 127.0.0.1 and sends a bounded
+Serves an MLP (30 -> 2048 -> 2048 -> 2, softmax; the seed's breast-cancer input,
+wide enough that one forward pass costs milliseconds) on 127.0.0.1 and sends a bounded
 number of POST /v1/predict requests (one row each) from 1, 8 and 32 client
 threads, each keeping one connection open. Prints requests/s and p50/p99
 latency for every setting, and how many rows the average forward pass held.
@@ -33,7 +33,7 @@ def make_model():
     from nnlib.models import Sequential
 
     nnlib.manual_seed(0)
-    return Sequential([Dense(1024, activation="relu", input_shape=(30,)), Dense(1024, activation="relu"),
+    return Sequential([Dense(2048, activation="relu", input_shape=(30,)), Dense(2048, activation="relu"),
                        Dense(2, activation="softmax")])
 
 

@@ -30,8 +30,10 @@ Content-Length before it is read --, unknown path, wrong method).
 worker thread takes the first, waits at most ``max_wait_ms`` for more, stacks
 their rows (up to ``max_batch_size``) into ONE forward pass and hands each
 request its own rows of the result. One matmul on 32 rows costs little more
-than on 1 row, so under load this raises throughput. The worker waits only while
-other requests are being received, so a lone client pays no waiting time.
+than on 1 row, so under load this raises throughput. The worker takes whatever
+has queued up while the previous batch ran, and waits (at most ``max_wait_ms``)
+only while other requests are still being received and checked, so a lone
+client pays no waiting time.
 ``batching=False`` runs each request's forward on its own.
 
 The model is used by one thread at a time (a lock): nnlib's ``no_grad`` switch is
@@ -214,9 +216,11 @@ class _Batcher:
         self.thread = threading.Thread(target=self._loop, name="nnlib-serve-batcher", daemon=True)
         self.thread.start()
 
-    def submit(self, rows: np.ndarray, timeout: float = 60.0) -> np.ndarray:
+    def submit(self, rows: np.ndarray, timeout: float = 60.0, on_queued=None) -> np.ndarray:
         job = _Job(rows)
         self.queue.put(job)
+        if on_queued is not None:
+            on_queued()
         if not job.done.wait(timeout):
             raise ApiError(503, "the model did not answer in time; try again")
         if job.error is not None:
@@ -241,8 +245,8 @@ class _Batcher:
                 try:
                     nxt = self.queue.get_nowait()
                 except queue.Empty:
-                    # wait only while more requests are on their way (a lone client pays nothing)
-                    if remaining <= 0 or self.in_flight() <= len(batch):
+                    # wait only while other requests are being received (a lone client pays nothing)
+                    if remaining <= 0 or self.in_flight() <= 0:
                         break
                     try:
                         nxt = self.queue.get(timeout=min(remaining, 0.0005))
@@ -309,13 +313,13 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 self._send(200, owner.handle_get(path))
                 return
-            owner._arrive(1)
+            owner._arrive()
             try:
                 body = self._read_json(owner.max_body_bytes)
                 close = False
                 reply = owner.handle_post(path, body)
             finally:
-                owner._arrive(-1)
+                owner._queued()  # a no-op if predict_rows already said so
             self._send(200, reply)
         except ApiError as exc:
             headers = {"Allow": ROUTES.get(path, "")} if exc.status == 405 else {}
@@ -323,8 +327,27 @@ class _Handler(BaseHTTPRequestHandler):
                 headers["Connection"] = "close"
                 self.close_connection = True
             self._send(exc.status, {"error": exc.message}, headers)
+            if exc.status == 413:
+                self._discard_body()
         except Exception as exc:  # noqa: BLE001 -- a bug must not kill the connection silently
             self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+
+    def _discard_body(self, most: int = 64 << 20, seconds: float = 1.0) -> None:
+        """After a 413, read and drop what the client is still sending (briefly, boundedly) before closing.
+
+        Closing a socket with unread data makes the client's send fail ("broken pipe") before
+        it reads our answer; a short "lingering close" lets it see the 413 and its JSON.
+        """
+        deadline = time.monotonic() + seconds
+        try:
+            self.connection.settimeout(0.2)
+            while most > 0 and time.monotonic() < deadline:
+                chunk = self.rfile.read1(min(most, 1 << 16)) if hasattr(self.rfile, "read1") else b""
+                if not chunk:
+                    break
+                most -= len(chunk)
+        except OSError:
+            pass
 
     def _read_json(self, limit: int):
         ctype = self.headers.get("Content-Type", "")
@@ -406,7 +429,8 @@ class ModelServer:
         self.verbose = bool(verbose)
         self.lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._in_flight = 0
+        self._in_flight = 0      # requests being received and checked, not yet queued
+        self._local = threading.local()
         self.stats = {"batches": [], "requests": 0}
         if self.is_gpt:
             self.n_features = None
@@ -427,10 +451,18 @@ class ModelServer:
         with self._stats_lock:
             self.stats["requests"] += 1
 
-    def _arrive(self, delta: int) -> None:
-        """Count the /v1/predict requests being handled (the batcher waits only while others are coming)."""
+    def _arrive(self) -> None:
+        """A POST request is being read and checked (the batcher waits only while such requests exist)."""
         with self._stats_lock:
-            self._in_flight += delta
+            self._in_flight += 1
+        self._local.arriving = True
+
+    def _queued(self) -> None:
+        """This thread's request has reached the queue (or failed): it no longer counts as arriving."""
+        if getattr(self._local, "arriving", False):
+            self._local.arriving = False
+            with self._stats_lock:
+                self._in_flight -= 1
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         from .tensor import Tensor, no_grad
@@ -448,7 +480,7 @@ class ModelServer:
         """Chapter 14: the model's outputs for rows ``x``, through the batcher when batching is on."""
         self._count_request()
         if self._batcher is not None:
-            return self._batcher.submit(x)
+            return self._batcher.submit(x, on_queued=self._queued)
         out = self._forward(x)
         self.stats["batches"].append(len(x))
         return out

@@ -128,6 +128,21 @@ def test_quantized_shipped_gpt_keeps_its_loss():
     assert weight_bytes(quantize_model(gpt)) < 0.3 * weight_bytes(gpt)
 
 
+def test_exclude_keeps_layers_in_float(tmp_path):
+    model = _mlp()
+    q = quantize_model(model, exclude=[model.layers[0].name])
+    assert [type(layer).__name__ for layer in q.layers] == ["Dense", "QuantizedDense", "QuantizedDense"]
+    assert quantized_layers(quantize_model(model, exclude="layers.2")) == ["layers.0", "layers.1"]
+    nnlib.manual_seed(0)
+    gpt = GPT(**TINY)
+    qg = quantize_model(gpt, exclude=["blocks.0.mlp_in", "block1_attn_q"])
+    assert len(quantized_layers(qg)) == 10 and "blocks.0.mlp_in" not in quantized_layers(qg)
+    back = load_quantized(save_quantized(qg, tmp_path / "p.nnlib"))
+    assert quantized_layers(back) == quantized_layers(qg)
+    ids = np.arange(8)[None] % 13
+    np.testing.assert_array_equal(back(ids).data, qg(ids).data)
+
+
 def test_lora_and_unbuilt_refused():
     with pytest.raises(ValueError, match="build the model"):
         quantize_model(Sequential([Dense(3)]))
