@@ -512,11 +512,13 @@ class ModelServer:
         return {"object": "list", "data": [entry]}
 
     def handle_get(self, path: str) -> dict:
+        """Chapter 14: the JSON reply to ``GET /health`` or ``GET /v1/models``."""
         if path == "/health":
             return {"status": "ok", "model": self.name}
         return self.info()
 
     def handle_post(self, path: str, body) -> dict:
+        """Chapter 14: the JSON reply to ``POST /v1/predict`` or ``/v1/generate`` (raises :class:`ApiError`)."""
         if path == "/v1/predict":
             if self.is_gpt:
                 raise ApiError(400, f"model {self.name!r} is a language model: use POST /v1/generate")

@@ -94,6 +94,12 @@ def test_safetensors_overlapping_ranges_refused(tmp_path):
         load_safetensors(path)
 
 
+def test_missing_optional_package_is_a_clear_error():
+    from nnlib.export import _require
+    with pytest.raises(ImportError, match="pip install onnx onnxruntime"):
+        _require("onnx_not_installed_anywhere")
+
+
 # ---------------------------------------------------------------------- ONNX: Sequential
 @pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh", "gelu", "softmax", "leaky_relu", "linear"])
 def test_onnx_mlp_activations(act):
