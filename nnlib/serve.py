@@ -301,6 +301,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (malformed request line, unknown method, huge headers) as JSON too."""
+        self.close_connection = True
+        try:
+            self._send(int(code), {"error": message or HTTPStatus(int(code)).phrase}, {"Connection": "close"})
+        except OSError:
+            pass
+
     def _route(self, method: str) -> None:
         owner = self.server.owner
         path = self.path.split("?", 1)[0]

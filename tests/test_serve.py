@@ -197,6 +197,13 @@ def test_missing_and_bad_content_length(mlp_server):
     assert reply.startswith("HTTP/1.1 400") and "invalid Content-Length" in reply
 
 
+def test_http_servers_own_errors_are_json_too(mlp_server):
+    reply = _raw(mlp_server, b"OPTIONS /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.startswith("HTTP/1.1 501") and '{"error": "Unsupported method' in reply
+    reply = _raw(mlp_server, b"GET /health HTTP/1.1 extra\r\n\r\n")  # a malformed request line
+    assert '{"error": "Bad request' in reply
+
+
 @pytest.mark.parametrize("body, message", [
     ({"prompt": "The ", "max_tokens": 33}, "'max_tokens' must be an integer in 1..32"),
     ({"prompt": "The ", "max_tokens": 2.5}, "'max_tokens' must be an integer"),
