@@ -43,6 +43,9 @@ REQUIREMENTS = {
     "jupyterlab": ">=4.0",
     "scikit-learn": ">=1.3",
     "torch": "==2.13.0",
+    "safetensors": ">=0.4",
+    "onnx": ">=1.15",
+    "onnxruntime": ">=1.16",
 }
 
 #: The Python versions nnlib supports (as in pyproject.toml).
