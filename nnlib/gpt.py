@@ -118,6 +118,15 @@ def _parameter_count(c: GPTConfig) -> int:
 
 def _check_against_weights(c: GPTConfig, shapes: dict) -> None:
     """Compare the config with the stored arrays' shapes (from their headers) BEFORE anything is allocated."""
+    _check_embeddings_and_blocks(c, shapes)
+    stored = sum(math.prod(shape) for shape in shapes.values())
+    need = _parameter_count(c)
+    if need != stored:
+        raise ValueError(f"the config describes {need:,} weight values, the file holds {stored:,}")
+
+
+def _check_embeddings_and_blocks(c: GPTConfig, shapes: dict) -> None:
+    """The embedding tables' shapes and the number of blocks must be those the file holds."""
     d = c.d_model
     for key, want in (("wte.embeddings", (c.vocab_size, d)), ("wpe.embeddings", (c.context_length, d))):
         if tuple(shapes.get(key, ())) != want:
@@ -126,10 +135,6 @@ def _check_against_weights(c: GPTConfig, shapes: dict) -> None:
     blocks = {m.group(1) for m in map(re.compile(r"^blocks\.(\d{1,9})\.").match, shapes) if m}
     if len(blocks) != c.n_layers:
         raise ValueError(f"the config has n_layers={c.n_layers}, the file holds weights of {len(blocks)} blocks")
-    stored = sum(math.prod(shape) for shape in shapes.values())
-    need = _parameter_count(c)
-    if need != stored:
-        raise ValueError(f"the config describes {need:,} weight values, the file holds {stored:,}")
 
 
 # ------------------------------------------------------------------------------ tokenizers

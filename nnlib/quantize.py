@@ -16,8 +16,8 @@ faster on a CPU; chapter 14 measures it).
     from nnlib.quantize import quantize_model, save_quantized, load_quantized
     qmodel = quantize_model(model)            # a copy; Sequential or GPT
     qmodel.save("mlp_int8.nnlib")             # a Sequential saves like any other (QuantizedDense is registered)
-    save_quantized(qgpt, "gpt_int8.nnlib")    # a GPT: one archive, class "QuantizedGPT"
-    qgpt = load_quantized("gpt_int8.nnlib")   # either kind
+    save_model(qgpt, "gpt_int8.nnlib")        # a GPT becomes a QuantizedGPT, saved like any model
+    qgpt = load_model("gpt_int8.nnlib")       # either kind (save_quantized/load_quantized do the same)
 
 The symmetric scheme (zero point 0) keeps ``-127..127`` (not -128) so that the
 range is symmetric and ``-q`` never overflows.
@@ -29,12 +29,13 @@ import os
 
 import numpy as np
 
-from .layers.base import Layer, register_layer
+from .gpt import GPT, _check_embeddings_and_blocks, _strict_config
+from .layers.base import Layer, register_layer, register_model
 from .layers.core import Dense, activation_name, get_activation
 from .tensor import Parameter, Tensor
 
 __all__ = ["quantize_per_channel", "dequantize", "QuantizedDense", "quantize_model", "quantized_layers",
-           "save_quantized", "load_quantized", "weight_bytes"]
+           "QuantizedGPT", "save_quantized", "load_quantized", "weight_bytes"]
 
 QMAX = 127
 
@@ -208,6 +209,8 @@ def quantize_model(model, inplace: bool = False, exclude=()):
         target._compiled = False
         target.optimizer = None
     _replace_dense(target, "", exclude, set())
+    if isinstance(target, GPT) and quantized_layers(target):
+        target.__class__ = QuantizedGPT      # same object, saved and loaded as a quantized GPT
     target.eval()
     return target
 
@@ -223,71 +226,50 @@ def weight_bytes(model) -> int:
 
 
 # ---------------------------------------------------------------------- files
-def save_quantized(model, path) -> str:
-    """Chapter 14: write a quantized model to one nnlib archive (zip, no pickle); returns the path.
+@register_model
+class QuantizedGPT(GPT):
+    """Chapter 14: a GPT whose projections are :class:`QuantizedDense` (made by :func:`quantize_model`).
 
-    A Sequential is written by ``save_model`` (``QuantizedDense`` is a registered
-    layer, so ``load_model`` rebuilds it once ``nnlib.quantize`` is imported). A GPT
-    is written with config class ``"QuantizedGPT"``: the GPT config plus the names
-    of the quantized layers; the int8 codes and scales are ordinary arrays.
+    It is saved and loaded like every nnlib model (``save_model`` / ``load_model``,
+    one archive format): the config is the GPT's plus ``quantized_layers``, the
+    int8 codes and their scales are ordinary arrays in ``weights.npz``.
     """
-    from .gpt import GPT, tokenizer_to_json
-    from .io import save_archive
-    from .models.saving import save_model
-    from .models.sequential import Sequential
 
-    path = os.fspath(path)
-    if isinstance(model, Sequential):
-        save_model(model, path, include_optimizer=False)
-        return path
-    if isinstance(model, GPT):
-        layers = quantized_layers(model)
-        config = {"class": "QuantizedGPT", "gpt_config": model.config.to_dict(),
-                  "dtype": str(model.wte.embeddings.dtype), "quantized_layers": layers,
-                  "scheme": "int8 symmetric per output channel, weight-only"}
-        extra_json = {"tokenizer": tokenizer_to_json(model.tokenizer)} if model.tokenizer is not None else None
-        return save_archive(path, config, dict(model.state_dict()), metadata=dict(model.metadata or {}),
-                            extra_json=extra_json)
-    raise TypeError(f"save_quantized: expected a Sequential or a GPT, got {type(model).__name__}")
+    def get_config(self) -> dict:
+        """Chapter 14: the GPT config plus the dotted names of the quantized layers."""
+        return {**super().get_config(), "quantized_layers": quantized_layers(self)}
 
-
-def load_quantized(path):
-    """Chapter 14: load a file written by :func:`save_quantized` (a quantized Sequential or GPT)."""
-    from .gpt import GPT, GPTConfig, tokenizer_from_json
-    from .io import ModelFileError, load_archive
-    from .models.saving import load_model
-
-    path = os.fspath(path)
-    archive = load_archive(path)
-    if archive.config.get("class") != "QuantizedGPT":
-        return load_model(path, compile=False)
-    layers = archive.config.get("quantized_layers")
-    if not isinstance(layers, list) or not all(isinstance(n, str) for n in layers):
-        raise ModelFileError(f"{path}: quantized_layers must be a list of layer names")
-    try:
-        dtype = archive.config.get("dtype", "float32")
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"unsupported dtype {dtype!r}")
-        model = GPT(GPTConfig.from_dict(archive.config["gpt_config"]), dtype=dtype)
+    @classmethod
+    def from_config(cls, config: dict, weight_shapes: dict | None = None, **_context) -> "QuantizedGPT":
+        """Chapter 14: rebuild the quantized GPT (sizes checked against the file before allocating)."""
+        if not isinstance(config, dict):
+            raise ValueError(f"config must be a JSON object, got {type(config).__name__}")
+        config = dict(config)
+        layers = config.pop("quantized_layers", None)
+        if not isinstance(layers, list) or len(layers) > 100_000 or not all(isinstance(n, str) for n in layers):
+            raise ValueError("quantized_layers must be a list of layer names")
+        gpt_config, dtype = _strict_config(config)
+        if weight_shapes is not None:
+            _check_embeddings_and_blocks(gpt_config, weight_shapes)
+        model = GPT(gpt_config, dtype=dtype)
         dense = {name for name, m in model.named_modules() if type(m) is Dense}
         if not set(layers) <= dense:
             raise ValueError(f"quantized_layers names layers the GPT does not have: {sorted(set(layers) - dense)[:5]}")
-        quantize_model(model, inplace=True, exclude=dense - set(layers))
-        expected = model.state_dict()
-        for key, ref in expected.items():
-            arr = archive.arrays.get(key)
-            if arr is None or arr.shape != ref.shape or arr.dtype != ref.dtype:
-                got = None if arr is None else (arr.shape, str(arr.dtype))
-                raise ValueError(f"array {key!r}: expected {ref.shape} {ref.dtype}, got {got}")
-        extra = sorted(set(archive.arrays) - set(expected))
-        if extra:
-            raise ValueError(f"unexpected arrays {extra[:5]}")
-        model.load_state_dict(archive.arrays)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path}: the quantized GPT does not fit its config: {exc}") from None
-    tok = archive.extra_json.get("tokenizer")
-    if tok is not None:
-        model.tokenizer = tokenizer_from_json(tok)
-    model.metadata = dict(archive.metadata)
-    model.eval()
-    return model
+        return quantize_model(model, inplace=True, exclude=dense - set(layers))
+
+
+def save_quantized(model, path) -> str:
+    """Chapter 14: write a quantized Sequential or GPT with ``save_model`` (no optimizer); returns the path."""
+    from .models.saving import save_model
+    from .models.sequential import Sequential
+
+    if not isinstance(model, (Sequential, GPT)):
+        raise TypeError(f"save_quantized: expected a Sequential or a GPT, got {type(model).__name__}")
+    return save_model(model, path, include_optimizer=False)
+
+
+def load_quantized(path):
+    """Chapter 14: ``load_model`` for a file written by :func:`save_quantized` (either kind)."""
+    from .models.saving import load_model
+
+    return load_model(path, compile=False)

@@ -73,28 +73,10 @@ class ApiError(Exception):
 
 # ---------------------------------------------------------------------- loading
 def _load_any(path):
-    """Chapter 14: load a Sequential (``load_model``), a GPT checkpoint or a quantized model from ``path``.
-
-    Tries ``nnlib.models.load_model`` first, then ``GPT.load``, then
-    ``nnlib.quantize.load_quantized`` (one place to simplify once ``load_model``
-    reads every kind of nnlib file).
-    """
-    from . import quantize  # registers QuantizedDense for load_model
-    from .gpt import GPT
-    from .io import ModelFileError
+    """Chapter 14: load any nnlib model file (Sequential, GPT, quantized) with ``load_model``, for inference."""
     from .models import load_model
 
-    path = os.fspath(path)
-    try:
-        return load_model(path, compile=False)
-    except ModelFileError as exc:
-        first = exc
-    for loader in (GPT.load, quantize.load_quantized):
-        try:
-            return loader(path)
-        except ModelFileError:
-            continue
-    raise first
+    return load_model(os.fspath(path), compile=False)
 
 
 # ---------------------------------------------------------------------- validation

@@ -15,7 +15,7 @@ from nnlib.gpt import GPT
 from nnlib.io import ModelFileError
 from nnlib.layers import Dense
 from nnlib.models import Sequential, load_model
-from nnlib.quantize import (QuantizedDense, dequantize, load_quantized, quantize_model, quantize_per_channel,
+from nnlib.quantize import (QuantizedDense, QuantizedGPT, dequantize, load_quantized, quantize_model, quantize_per_channel,
                             quantized_layers, save_quantized, weight_bytes)
 from tests.parity import check_parity
 
@@ -113,8 +113,24 @@ def test_quantize_gpt_and_file(tmp_path):
     back = load_quantized(path)
     np.testing.assert_array_equal(back(ids).data, qgpt(ids).data)
     np.testing.assert_array_equal(back.generate(ids[0, :3], 5, seed=1), qgpt.generate(ids[0, :3], 5, seed=1))
-    with pytest.raises(ModelFileError, match="not a GPT checkpoint"):
-        GPT.load(path)  # the float loader refuses it with a clear message
+    # one format: load_model reads it back as a QuantizedGPT (a GPT whose projections are int8)
+    again = load_model(path)
+    assert type(again) is QuantizedGPT and isinstance(again, GPT)
+    np.testing.assert_array_equal(again(ids).data, qgpt(ids).data)
+    assert quantized_layers(again) == names
+    # the sizes in the config are checked against the file's arrays before anything is built
+    import zipfile, json
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    cfg = json.loads(members["config.json"])
+    cfg["config"]["vocab_size"] = 1_000_000
+    members["config.json"] = json.dumps(cfg).encode()
+    forged = tmp_path / "forged.nnlib"
+    with zipfile.ZipFile(forged, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    with pytest.raises(ModelFileError, match="wte.embeddings"):
+        load_model(forged)
 
 
 def test_quantized_shipped_gpt_keeps_its_loss():

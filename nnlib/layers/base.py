@@ -104,6 +104,8 @@ def _type_problem(value, annotation, default):
     ann = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     ann = ann.replace(" ", "")
     kinds = set(ann.split("|")) if ann else set()
+    if isinstance(value, list) and not kinds & {"bool", "int", "float"}:
+        return None  # a tuple argument whose default is a scalar (strides=1 or (2, 2)): the constructor checks it
     if default is not inspect.Parameter.empty and default is not None:
         kinds.add(type(default).__name__)
     if default is None or "None" in kinds:

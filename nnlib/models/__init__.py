@@ -29,3 +29,6 @@ except ImportError as _exc:  # pragma: no cover - before nnlib.gpt exists, or wh
                        "GPT is not available from nnlib.models", ImportWarning, stacklevel=2)
 else:
     __all__ += ["GPT", "GPTConfig"]
+
+# Chapter 14's quantized layers and GPT register themselves, so load_model reads quantized files too.
+from .. import quantize as _quantize  # noqa: E402,F401
