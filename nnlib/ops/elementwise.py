@@ -27,6 +27,12 @@ def _zero_grad_op(x: Tensor, data) -> Tensor:
     return Tensor.from_op(np.asarray(data), (x,), lambda g: (np.zeros_like(g),))
 
 
+def _quiet_divide(g, a):
+    """g / a, giving inf or NaN at a = 0 without a warning (as PyTorch does)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return g / a
+
+
 def _parents(x: Tensor, other) -> tuple:
     return (x, other) if isinstance(other, Tensor) else (x,)
 
@@ -106,7 +112,7 @@ def pow(x, exponent):
     with np.errstate(divide="ignore", invalid="ignore"):
         if p == 0.5:
             out = np.sqrt(a)
-            return Tensor.from_op(out, (x,), lambda g: (g * 0.5 / out,))
+            return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g * 0.5, out),))
         if p == -1.0:
             out = 1.0 / a
             return Tensor.from_op(out, (x,), lambda g: (-g * out * out,))
@@ -174,7 +180,7 @@ def log(x):
     a = x.data
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log(a)
-    return Tensor.from_op(out, (x,), lambda g: (g / a,))
+    return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g, a),))
 
 
 def log2(x):
@@ -182,7 +188,7 @@ def log2(x):
     a = x.data
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log2(a)
-    return Tensor.from_op(out, (x,), lambda g: (g / (a * math.log(2.0)),))
+    return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g, a * math.log(2.0)),))
 
 
 def log10(x):
@@ -190,14 +196,14 @@ def log10(x):
     a = x.data
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log10(a)
-    return Tensor.from_op(out, (x,), lambda g: (g / (a * math.log(10.0)),))
+    return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g, a * math.log(10.0)),))
 
 
 def sqrt(x):
     """Chapter 03: square root of each element."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.sqrt(x.data)
-    return Tensor.from_op(out, (x,), lambda g: (g * 0.5 / out,))
+    return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g * 0.5, out),))
 
 
 def rsqrt(x):
@@ -282,35 +288,33 @@ def tanh(x):
 
 
 def _erf_array(x: np.ndarray) -> np.ndarray:
-    """erf on an array, in float64, with no per-element Python loop.
+    """erf on an array, in float64, with no per-element Python loop (the loops run over terms).
 
-    |x| < 2.5: the series erf(x) = 2/sqrt(pi) e^(-x^2) sum_n (2x^2)^n x / (1*3*...*(2n+1)),
-    whose terms are all positive (no cancellation). |x| >= 2.5: 1 - erfc(x) with erfc from its
-    continued fraction e^(-x^2)/sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))).
-    Relative error about 1e-15 against a correctly rounded erf.
+    |x| < 1.5: the series erf(x) = 2/sqrt(pi) e^(-x^2) sum_n x (2x^2)^n / (1*3*...*(2n+1)), whose
+    terms are all positive (no cancellation); 34 terms reach 1e-16. |x| >= 1.5: 1 - erfc(|x|), with
+    erfc(x) = e^(-x^2)/sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), a continued fraction
+    evaluated from its 60th level up. Relative error below 1e-14 everywhere (checked against torch.erf).
     """
     x = np.asarray(x, dtype=np.float64)
-    out = np.array(x, copy=True)  # keeps NaN
-    near = np.abs(x) < 2.5
+    out = np.array(x, copy=True)  # NaN stays NaN
+    near = np.abs(x) < 1.5
     if near.any():
         s = x[near]
         s2 = s * s
         term, total = s.copy(), s.copy()
-        for n in range(1, 200):  # a loop over terms of the series; each step is one vectorized update
-            term *= 2.0 * s2 / (2 * n + 1)
+        for n in range(1, 35):
+            term *= s2 * (2.0 / (2 * n + 1))
             total += term
-            if np.all(term <= 1e-17 * total):
-                break
-        out[near] = 2.0 / math.sqrt(math.pi) * np.exp(-s2) * total
-    far = np.abs(x) >= 2.5
+        out[near] = (2.0 / math.sqrt(math.pi)) * np.exp(-s2) * total
+    far = np.abs(x) >= 1.5
     if far.any():
         a = np.abs(x[far])
         frac = np.zeros_like(a)
-        for k in range(60, 0, -1):  # the continued fraction, from its 60th level up
+        for k in range(60, 0, -1):
             frac = (k / 2.0) / (a + frac)
-        with np.errstate(invalid="ignore"):
-            erfc = np.exp(-a * a) / math.sqrt(math.pi) / (a + frac)
-        out[far] = np.sign(x[far]) * (1.0 - np.nan_to_num(erfc))
+        with np.errstate(invalid="ignore"):  # inf / inf at x = +-inf: erfc is 0 there
+            erfc = np.nan_to_num(np.exp(-a * a) / math.sqrt(math.pi) / (a + frac))
+        out[far] = np.sign(x[far]) * (1.0 - erfc)
     return out
 
 
@@ -333,8 +337,8 @@ def _extremum(x, other, pick):
     out = pick(a, b)
 
     def backward(g):
-        share = (out == a).astype(g.dtype)  # 1 where x wins,
-        share[a == b] = 0.5  # and ties split the gradient in half, as in PyTorch
+        # 1 where x wins, 0 where it loses; ties split the gradient in half, as in PyTorch
+        share = np.where(a == b, 0.5, out == a).astype(g.dtype, copy=False)
         return g * share, g * (1.0 - share)
     return Tensor.from_op(out, _parents(x, other), backward)
 

@@ -76,8 +76,17 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
 
 
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0):
-    """Chapter 03: standard deviation, the square root of :func:`var` (same ``ddof`` rule)."""
-    return var(x, axis, keepdims, ddof).sqrt()
+    """Chapter 03: standard deviation, the square root of :func:`var` (same ``ddof`` rule).
+
+    Where it is 0 (all values equal) its gradient is 0, as in PyTorch (not 0/0).
+    """
+    v = var(x, axis, keepdims, ddof)
+    out = np.sqrt(v.data)
+
+    def backward(g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.where(out == 0, 0, g / (2 * out)),)
+    return Tensor.from_op(out, (v,), backward)
 
 
 def _extreme(x, axis, keepdims, fn):
