@@ -12,9 +12,8 @@ This file is the whole autograd engine; read it next to chapter 03's own engine.
   of the leaves into ``.grad``, as ``torch.autograd`` does.
 * Broadcasting is undone in one place only (:func:`_unbroadcast`).
 
-The operations themselves (``+``, ``exp``, ``sum``, ``reshape``, indexing...)
-live in :mod:`nnlib.ops` and are attached to :class:`Tensor` at the end of this
-file.
+The operations (``+``, ``exp``, ``sum``, ``reshape``, indexing...) live in
+:mod:`nnlib.ops`, which attaches them to :class:`Tensor` (see the end of this file).
 """
 from __future__ import annotations
 
@@ -257,24 +256,6 @@ class Tensor:
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
-
-    def __array__(self, dtype=None, copy=None):  # np.asarray(tensor); bool tensors work as NumPy masks
-        return self.data if dtype is None and not copy else np.array(self.data, dtype=dtype, copy=True)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __repr__(self) -> str:
-        body = np.array2string(self.data, precision=4, threshold=20, separator=", ", prefix="Tensor(")
-        extra = ", requires_grad=True" if self.requires_grad else ""
-        if self.data.dtype != np.float32:
-            extra = f", dtype={self.data.dtype}" + extra
-        return f"Tensor({body}{extra})"
-
-    def __bool__(self):
-        if self.data.size != 1:
-            raise ValueError("the truth value of a tensor with more than one element is ambiguous")
-        return bool(self.data)
 
 
 class Parameter(Tensor):

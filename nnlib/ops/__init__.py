@@ -6,6 +6,7 @@
 * :mod:`~nnlib.ops.indexing`: ``x[...]``, gather, scatter_add, masked_fill, one_hot
 * :mod:`~nnlib.ops.linalg`: matmul (``@``)
 * :mod:`~nnlib.ops.creation`: zeros, ones, full, eye, arange, rand, randn...
+* :mod:`~nnlib.ops.conversion`: astype, ``float(t)``, ``f"{t:.3f}"``, ``np.asarray(t)``
 
 Each operation is a function whose first argument is a Tensor; the table below
 attaches it to :class:`~nnlib.Tensor` as a method or operator (``x.sum()``,
@@ -17,7 +18,7 @@ from __future__ import annotations
 import functools
 
 from ..tensor import Tensor, as_tensor
-from . import creation, elementwise as E, indexing, linalg, reduction as R, shape as S
+from . import conversion as C, creation, elementwise as E, indexing, linalg, reduction as R, shape as S
 from .creation import arange, eye, full, full_like, ones, ones_like, rand, randn, zeros, zeros_like
 from .elementwise import where
 from .indexing import gather, one_hot, scatter_add
@@ -32,11 +33,14 @@ _METHODS = {
     "__pow__": E.pow, "__rpow__": E.rpow, "__matmul__": linalg.matmul, "__rmatmul__": E.rmatmul,
     "__abs__": E.abs, "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt,
     "__ge__": E.ge, "__getitem__": indexing.getitem,
+    # conversions
+    "astype": C.astype, "__float__": C.to_float, "__int__": C.to_int, "__format__": C.to_format,
+    "__array__": C.to_array, "__len__": C.length, "__bool__": C.to_bool, "__repr__": C.to_repr,
     # elementwise
     "exp": E.exp, "log": E.log, "log2": E.log2, "log10": E.log10, "sqrt": E.sqrt, "rsqrt": E.rsqrt,
     "sin": E.sin, "cos": E.cos, "abs": E.abs, "sign": E.sign, "floor": E.floor, "ceil": E.ceil,
     "round": E.round, "clip": E.clip, "clamp": E.clip, "relu": E.relu, "sigmoid": E.sigmoid, "tanh": E.tanh,
-    "erf": E.erf, "pow": E.pow, "astype": E.astype, "maximum": E.maximum, "minimum": E.minimum,
+    "erf": E.erf, "pow": E.pow, "maximum": E.maximum, "minimum": E.minimum,
     "isnan": E.isnan, "isinf": E.isinf, "isfinite": E.isfinite, "where": E.where_method, "matmul": linalg.matmul,
     # reductions
     "sum": R.sum, "mean": R.mean, "var": R.var, "std": R.std, "max": R.max, "min": R.min, "prod": R.prod,

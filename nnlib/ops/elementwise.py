@@ -325,12 +325,6 @@ def erf(x):
     return Tensor.from_op(out, (x,), lambda g: (g * (2.0 / math.sqrt(math.pi)) * np.exp(-a * a),))
 
 
-def astype(x, dtype):
-    """Chapter 03: a copy converted to ``dtype`` (gradients flow back, converted)."""
-    src = x.data.dtype
-    return Tensor.from_op(x.data.astype(dtype), (x,), lambda g: (g.astype(src),))
-
-
 # --------------------------------------------------------- two-input choices
 def _extremum(x, other, pick):
     a, b = x.data, _operand(other)
