@@ -33,6 +33,11 @@ def _axes(axis, ndim: int) -> tuple:
     return tuple(sorted({a % ndim for a in axes})) if ndim else ()
 
 
+def _np_axis(axis, axes: tuple):
+    """What to pass NumPy: None for all axes (its fastest path, with its usual rounding), else the tuple."""
+    return None if axis is None else axes
+
+
 def _keep_dims(g: np.ndarray, shape: tuple, axes: tuple) -> np.ndarray:
     """The gradient of a reduction over ``axes`` reshaped with those axes kept as size 1."""
     return g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
@@ -45,7 +50,7 @@ def _count(shape: tuple, axes: tuple) -> int:
 def sum(x, axis=None, keepdims: bool = False):
     """Chapter 03: sum over ``axis`` (all axes by default)."""
     shape, axes = x.data.shape, _axes(axis, x.ndim)
-    out = np.asarray(x.data.sum(axis=axes, keepdims=keepdims))
+    out = np.asarray(x.data.sum(axis=_np_axis(axis, axes), keepdims=keepdims))
     return Tensor.from_op(out, (x,), lambda g: (np.broadcast_to(_keep_dims(g, shape, axes), shape),))
 
 
@@ -53,7 +58,7 @@ def mean(x, axis=None, keepdims: bool = False):
     """Chapter 03: mean over ``axis`` (all axes by default)."""
     shape, axes = x.data.shape, _axes(axis, x.ndim)
     count = _count(shape, axes)
-    out = np.asarray(x.data.mean(axis=axes, keepdims=keepdims))
+    out = np.asarray(x.data.mean(axis=_np_axis(axis, axes), keepdims=keepdims))
     return Tensor.from_op(out, (x,), lambda g: (np.broadcast_to(_keep_dims(g, shape, axes) / count, shape),))
 
 
@@ -64,9 +69,9 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
     """
     a, axes = x.data, _axes(axis, x.ndim)
     count = _count(a.shape, axes)
-    centered = a - a.mean(axis=axes, keepdims=True)
+    centered = a - a.mean(axis=_np_axis(axis, axes), keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = (centered * centered).sum(axis=axes, keepdims=keepdims) / builtins.max(count - ddof, 0)
+        out = (centered * centered).sum(axis=_np_axis(axis, axes), keepdims=keepdims) / builtins.max(count - ddof, 0)
         scale = np.divide(2.0, count - ddof)  # PyTorch's backward does not clamp the divisor
 
     def backward(g):
