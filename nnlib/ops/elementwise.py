@@ -39,23 +39,28 @@ def _parents(x: Tensor, other) -> tuple:
 
 # ------------------------------------------------------------------ arithmetic
 def add(x, other):
+    """Chapter 03: ``x + other``; the gradient passes to both sides unchanged."""
     b = _operand(other)
     return Tensor.from_op(x.data + b, _parents(x, other), lambda g: (g, g))
 
 
 def sub(x, other):
+    """Chapter 03: ``x - other``."""
     return Tensor.from_op(x.data - _operand(other), _parents(x, other), lambda g: (g, -g))
 
 
 def rsub(x, other):
+    """Chapter 03: ``other - x`` for a number or array ``other``."""
     return Tensor.from_op(_operand(other) - x.data, (x,), lambda g: (-g,))
 
 
 def neg(x):
+    """Chapter 03: ``-x``."""
     return Tensor.from_op(-x.data, (x,), lambda g: (-g,))
 
 
 def mul(x, other):
+    """Chapter 03: ``x * other``; each side's gradient is the upstream gradient times the other side."""
     a, b = x.data, _operand(other)
     if isinstance(other, Tensor):
         return Tensor.from_op(a * b, (x, other), lambda g: (g * b, g * a))
@@ -63,6 +68,7 @@ def mul(x, other):
 
 
 def truediv(x, other):
+    """Chapter 03: ``x / other``."""
     a, b = x.data, _operand(other)
     if isinstance(other, Tensor):
         def backward(g):
@@ -73,6 +79,7 @@ def truediv(x, other):
 
 
 def rtruediv(x, other):
+    """Chapter 03: ``other / x`` for a number or array ``other``."""
     b = x.data
     out = _operand(other) / b
     return Tensor.from_op(out, (x,), lambda g: (-g * out / b,))
@@ -117,7 +124,11 @@ def pow(x, exponent):
             out = 1.0 / a
             return Tensor.from_op(out, (x,), lambda g: (-g * out * out,))
         out = np.power(a, p)
-    return Tensor.from_op(out, (x,), lambda g: (_d_base(g, a, p),))
+
+    def backward(g):  # p != 0 here
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * p * np.power(a, p - 1.0),)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def rpow(x, base):
@@ -130,6 +141,7 @@ def rpow(x, base):
 
 
 def rmatmul(x, other):
+    """Chapter 03: ``array @ x``."""
     from .linalg import matmul
     return matmul(Tensor(_operand(other)), x)
 
