@@ -143,6 +143,11 @@ def test_comparisons_give_bool_tensors_that_work_as_numpy_masks():
     assert isinstance(m, Tensor) and m.dtype == bool
     np.testing.assert_array_equal(x[np.asarray(m)], [2.0, 0.5])
     np.testing.assert_array_equal(np.where(m, x, 0.0), [0.0, 2.0, 0.5])
+    t = torch.tensor(x)
+    for ours, theirs in [(m & (Tensor(x) < 1), (t > 0) & (t < 1)), (m | np.array([True, False, False]),
+                         (t > 0) | torch.tensor([True, False, False])), (~m, ~(t > 0)), (m ^ m, (t > 0) ^ (t > 0))]:
+        assert ours.dtype == bool
+        np.testing.assert_array_equal(ours.data, theirs.numpy())
 
 
 # --------------------------------------------------------- empty dims

@@ -32,7 +32,8 @@ _METHODS = {
     "__mul__": E.mul, "__rmul__": E.mul, "__truediv__": E.truediv, "__rtruediv__": E.rtruediv,
     "__pow__": E.pow, "__rpow__": E.rpow, "__matmul__": linalg.matmul, "__rmatmul__": E.rmatmul,
     "__abs__": E.abs, "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt,
-    "__ge__": E.ge, "__getitem__": indexing.getitem,
+    "__ge__": E.ge, "__getitem__": indexing.getitem, "__and__": E.and_, "__rand__": E.and_, "__or__": E.or_,
+    "__ror__": E.or_, "__xor__": E.xor, "__rxor__": E.xor, "__invert__": E.invert,
     # conversions
     "astype": C.astype, "__float__": C.to_float, "__int__": C.to_int, "__format__": C.to_format,
     "__array__": C.to_array, "__len__": C.length, "__bool__": C.to_bool, "__repr__": C.to_repr,

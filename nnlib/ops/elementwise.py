@@ -165,6 +165,24 @@ gt = _comparison(np.greater, "__gt__")
 ge = _comparison(np.greater_equal, "__ge__")
 
 
+def _logical(op, name):
+    def combine(x, other):
+        return _no_grad_result(op(x.data, other.data if isinstance(other, Tensor) else np.asarray(other)))
+    combine.__name__ = name
+    combine.__doc__ = f"Chapter 03: ``{name}`` of bool (or integer) tensors, e.g. masks: ``(x > 0) & (x < 1)``."
+    return combine
+
+
+and_ = _logical(np.bitwise_and, "__and__")
+or_ = _logical(np.bitwise_or, "__or__")
+xor = _logical(np.bitwise_xor, "__xor__")
+
+
+def invert(x):
+    """Chapter 03: ``~mask``: logical not of a bool tensor."""
+    return _no_grad_result(np.invert(x.data))
+
+
 def isnan(x):
     """Chapter 03: True where x is NaN (a bool Tensor)."""
     return _no_grad_result(np.isnan(x.data))
