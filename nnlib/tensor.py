@@ -187,7 +187,9 @@ class Tensor:
             elif id(node) not in seen:
                 seen.add(id(node))
                 stack.append((node, True))  # comes back after its parents
-                stack.extend((p, False) for p in node._parents if p.requires_grad and id(p) not in seen)
+                for parent in node._parents:
+                    if parent.requires_grad and id(parent) not in seen:
+                        stack.append((parent, False))
         return order
 
     def backward(self, grad=None) -> None:

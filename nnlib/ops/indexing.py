@@ -34,16 +34,19 @@ def _is_int(part) -> bool:
 
 
 def _clean_index(index) -> tuple:
-    """The index as a tuple whose array parts are NumPy integer or bool arrays."""
+    """``(parts, advanced)``: the index as a tuple whose array parts are NumPy integer or bool arrays,
+    and whether it has any (advanced indexing). Plain slices and integers pass through untouched."""
     parts = index if isinstance(index, tuple) else (index,)
-    return tuple(_index_array(p, "indexing") if isinstance(p, (Tensor, np.ndarray, list, tuple)) else p
-                 for p in parts)
+    for p in parts:
+        if isinstance(p, (Tensor, np.ndarray, list, tuple)):
+            return tuple(_index_array(q, "indexing") if isinstance(q, (Tensor, np.ndarray, list, tuple)) else q
+                         for q in parts), True
+    return parts, False
 
 
 def getitem(x, index):
     """Chapter 03: ``x[index]`` with slices, integers, integer/bool arrays or tensors, ``None`` and ``...``."""
-    parts = _clean_index(index)
-    advanced = any(isinstance(p, np.ndarray) for p in parts)
+    parts, advanced = _clean_index(index)
     if advanced and any(_is_int(p) for p in parts):
         # PyTorch applies plain integers first, then the index arrays to what is left
         first = []

@@ -49,8 +49,11 @@ def _count(shape: tuple, axes: tuple) -> int:
 
 def sum(x, axis=None, keepdims: bool = False):
     """Chapter 03: sum over ``axis`` (all axes by default)."""
-    shape, axes = x.data.shape, _axes(axis, x.ndim)
-    out = np.asarray(x.data.sum(axis=_np_axis(axis, axes), keepdims=keepdims))
+    shape = x.data.shape
+    if axis is None:  # the common case (a loss), kept short: the gradient broadcasts as it is
+        return Tensor.from_op(np.asarray(x.data.sum(keepdims=keepdims)), (x,), lambda g: (np.broadcast_to(g, shape),))
+    axes = _axes(axis, x.ndim)
+    out = np.asarray(x.data.sum(axis=axes, keepdims=keepdims))
     return Tensor.from_op(out, (x,), lambda g: (np.broadcast_to(_keep_dims(g, shape, axes), shape),))
 
 
