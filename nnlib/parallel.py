@@ -27,15 +27,41 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .random import get_rng, thread_rng
-from .tensor import _LEAF_SINK, Tensor
+from .tensor import Tensor
+
+_engine = sys.modules[Tensor.__module__]  # nnlib/tensor.py (the name nnlib.tensor is also a function)
 
 __all__ = ["parallel_backward", "default_workers"]
+
+_LEAF_LOCK = threading.Lock()
+_LEAF_SINK = threading.local()  # a worker thread's own leaf gradients: .grads = {id(leaf): (leaf, grad)}
+
+
+def _accumulate_grad(leaf, grad, owned: bool) -> None:
+    """The engine's gradient hook once nnlib.parallel is imported: a worker thread keeps its
+    share of the leaf gradients apart (added up in shard order at the end); any other thread
+    adds into ``.grad`` as usual, under a lock, since threads may share leaves."""
+    sink = getattr(_LEAF_SINK, "grads", None)
+    if sink is None:
+        with _LEAF_LOCK:
+            _plain_accumulate(leaf, grad, owned)
+        return
+    held = sink.get(id(leaf))
+    if held is None:
+        sink[id(leaf)] = (leaf, grad if owned else np.array(grad, dtype=leaf.data.dtype, copy=True))
+    else:
+        sink[id(leaf)] = (leaf, held[1] + grad)
+
+
+_plain_accumulate = _engine._accumulate_grad
+_engine._accumulate_grad = _accumulate_grad
 
 _POOLS: dict = {}
 _POOLS_LOCK = threading.Lock()

@@ -35,7 +35,8 @@ def check_parity(fn, torch_fn=None, shapes=None, inputs=None, *, dtype=np.float6
 
     ``inputs`` (arrays) or ``shapes`` give the differentiable arguments;
     ``extra`` are passed unchanged after them (e.g. integer targets). Returns
-    the nnlib output for further checks.
+    the nnlib output for further checks. A non-float output (a comparison's bool
+    result, indices) is compared exactly and has no gradient to check.
     """
     torch_fn = torch_fn or fn
     arrays = [np.asarray(a) for a in inputs] if inputs is not None else make_inputs(shapes, dtype, seed, low, high)
@@ -52,6 +53,9 @@ def check_parity(fn, torch_fn=None, shapes=None, inputs=None, *, dtype=np.float6
     got, expected = _to_numpy(out), _to_numpy(ref)
     assert got.shape == expected.shape, f"shape: nnlib {got.shape} vs torch {expected.shape}"
     assert got.dtype == expected.dtype, f"dtype: nnlib {got.dtype} vs torch {expected.dtype}"
+    if got.dtype.kind != "f":
+        np.testing.assert_array_equal(got, expected, err_msg="forward values differ")
+        return out
     np.testing.assert_allclose(got, expected, atol=atol, rtol=rtol, err_msg="forward values differ")
 
     if grad:

@@ -98,3 +98,18 @@ def test_bad_input_gets_a_clear_error():
         parallel_backward(model.loss, bad, y, workers=2)
     assert all(p.grad is None for p in model.parameters())
     assert 1 <= default_workers() <= 8
+
+
+def test_the_engine_hook_outside_worker_threads_accumulates_as_usual():
+    import sys
+    import threading
+    engine = sys.modules[nnlib.Tensor.__module__]
+    import nnlib.parallel as par
+    assert engine._accumulate_grad is par._accumulate_grad  # installed once, on import
+    w = nnlib.Tensor(np.ones(3), requires_grad=True)
+    threads = [threading.Thread(target=lambda: (w * 2.0).sum().backward()) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    np.testing.assert_array_equal(w.grad, 8.0)

@@ -1,1 +1,91 @@
-"""nnlib's operations, one module per family (placeholder; the engine branch provides the real package file)."""
+"""Chapter 03: nnlib's operations, grouped by kind, and how they become Tensor methods.
+
+* :mod:`~nnlib.ops.elementwise`: ``+ - * / **``, comparisons, exp, log, sin, erf, maximum, where...
+* :mod:`~nnlib.ops.reduction`: sum, mean, var, std, max, min, prod, logsumexp, cumsum, sort, topk...
+* :mod:`~nnlib.ops.shape`: reshape, transpose, squeeze, expand, pad, split, concatenate, stack, flip...
+* :mod:`~nnlib.ops.indexing`: ``x[...]``, gather, scatter_add, masked_fill, one_hot
+* :mod:`~nnlib.ops.linalg`: matmul (``@``)
+* :mod:`~nnlib.ops.creation`: zeros, ones, full, eye, arange, rand, randn...
+* :mod:`~nnlib.ops.conversion`: astype, ``float(t)``, ``f"{t:.3f}"``, ``np.asarray(t)``
+* :mod:`~nnlib.ops.einsum`: ``nnlib.einsum`` with its backward (chapter 11)
+* :mod:`~nnlib.ops.conv`: conv1d/conv2d and pooling (chapter 16; also in ``nnlib.functional``)
+
+Each operation is a function whose first argument is a Tensor; the table below
+attaches it to :class:`~nnlib.Tensor` as a method or operator (``x.sum()``,
+``x + y``, ``x[0]``), and :func:`_function` makes the module-level form
+(``nnlib.sum(x)``) that also accepts arrays and numbers.
+"""
+from __future__ import annotations
+
+import functools
+
+from ..tensor import Tensor, as_tensor
+from . import conversion as C, creation, elementwise as E, indexing, linalg, reduction as R, shape as S
+from .einsum import einsum
+from .creation import arange, eye, full, full_like, ones, ones_like, rand, randn, zeros, zeros_like
+from .elementwise import where
+from .indexing import gather, one_hot, scatter_add
+from .linalg import matmul
+from .reduction import argsort, cumsum, logsumexp, sort, topk
+from .shape import broadcast_to, cat, concatenate, pad, stack
+
+_METHODS = {
+    # operators
+    "__add__": E.add, "__radd__": E.add, "__sub__": E.sub, "__rsub__": E.rsub, "__neg__": E.neg,
+    "__mul__": E.mul, "__rmul__": E.mul, "__truediv__": E.truediv, "__rtruediv__": E.rtruediv,
+    "__pow__": E.pow, "__rpow__": E.rpow, "__matmul__": linalg.matmul, "__rmatmul__": E.rmatmul,
+    "__abs__": E.abs, "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt,
+    "__ge__": E.ge, "__getitem__": indexing.getitem, "__and__": E.and_, "__rand__": E.and_, "__or__": E.or_,
+    "__ror__": E.or_, "__xor__": E.xor, "__rxor__": E.xor, "__invert__": E.invert,
+    # conversions
+    "astype": C.astype, "__float__": C.to_float, "__int__": C.to_int, "__format__": C.to_format,
+    "__array__": C.to_array, "__len__": C.length, "__bool__": C.to_bool, "__repr__": C.to_repr,
+    # elementwise
+    "exp": E.exp, "log": E.log, "log2": E.log2, "log10": E.log10, "sqrt": E.sqrt, "rsqrt": E.rsqrt,
+    "sin": E.sin, "cos": E.cos, "abs": E.abs, "sign": E.sign, "floor": E.floor, "ceil": E.ceil,
+    "round": E.round, "clip": E.clip, "clamp": E.clip, "relu": E.relu, "sigmoid": E.sigmoid, "tanh": E.tanh,
+    "erf": E.erf, "pow": E.pow, "maximum": E.maximum, "minimum": E.minimum,
+    "isnan": E.isnan, "isinf": E.isinf, "isfinite": E.isfinite, "where": E.where_method, "matmul": linalg.matmul,
+    # reductions
+    "sum": R.sum, "mean": R.mean, "var": R.var, "std": R.std, "max": R.max, "min": R.min, "prod": R.prod,
+    "logsumexp": R.logsumexp, "cumsum": R.cumsum, "any": R.any, "all": R.all, "argmax": R.argmax,
+    "argmin": R.argmin, "argsort": R.argsort, "sort": R.sort, "topk": R.topk,
+    # shape
+    "reshape": S.reshape, "view": S.reshape, "flatten": S.flatten, "transpose": S.transpose,
+    "permute": S.transpose, "swapaxes": S.swapaxes, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,
+    "expand": S.expand, "broadcast_to": S.broadcast_to, "split": S.split, "chunk": S.chunk, "flip": S.flip,
+    "tril": S.tril, "triu": S.triu, "repeat": S.repeat, "tile": S.tile, "roll": S.roll,
+    # indexing
+    "gather": indexing.gather, "scatter_add": indexing.scatter_add, "masked_fill": indexing.masked_fill,
+}
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+Tensor.T = property(lambda self: S.transpose(self), doc="Chapter 03: the tensor with its dimensions reversed.")
+
+
+def _function(method):
+    """The module-level form of a Tensor method: ``nnlib.exp(x)`` for a Tensor, an array or a number."""
+    @functools.wraps(method)
+    def function(x, *args, **kwargs):
+        return method(as_tensor(x), *args, **kwargs)
+    return function
+
+
+# nnlib.exp(x), nnlib.sum(x, axis=0), nnlib.reshape(x, 2, 3)... (names listed once, here)
+_AS_FUNCTIONS = [
+    "exp", "log", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "abs", "sign", "floor", "ceil", "round",
+    "clip", "clamp", "relu", "sigmoid", "tanh", "erf", "pow", "isnan", "isinf", "isfinite", "maximum", "minimum",
+    "sum", "mean", "var", "std", "max", "min", "prod", "any", "all", "argmax", "argmin",
+    "reshape", "flatten", "transpose", "permute", "swapaxes", "squeeze", "unsqueeze", "expand", "flip",
+    "tril", "triu", "tile", "roll", "split", "chunk", "masked_fill",
+]
+globals().update({name: _function(_METHODS[name]) for name in _AS_FUNCTIONS})
+
+# names that would hide Python's builtins after `from nnlib import *`: reachable as nnlib.sum etc. only
+_BUILTIN_NAMES = {"abs", "round", "pow", "sum", "max", "min", "any", "all"}
+
+__all__ = sorted(set(_AS_FUNCTIONS) - _BUILTIN_NAMES) + [
+    "arange", "eye", "full", "full_like", "ones", "ones_like", "rand", "randn", "zeros", "zeros_like",
+    "where", "gather", "one_hot", "scatter_add", "matmul", "argsort", "cumsum", "logsumexp", "sort", "topk",
+    "broadcast_to", "cat", "concatenate", "pad", "stack", "einsum",
+]

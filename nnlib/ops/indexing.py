@@ -1,0 +1,142 @@
+"""Chapter 03: indexing (索引): ``x[...]``, gather, scatter_add, masked_fill and one_hot.
+
+The backward of ``x[index]`` writes the output's gradient into a zero array of
+``x``'s shape at the same positions. With integer arrays (advanced indexing) a
+position can be picked twice (``x[[0, 0]]``), so the gradients are *added* there
+with ``np.add.at``.
+
+Indices follow PyTorch: integer or bool tensors, arrays and lists; a float index
+is an error; an integer next to an index array is applied first (so
+``x[1, :, [0, 1]]`` has shape ``(x.shape[1], 2)``, where NumPy would give ``(2, x.shape[1])``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor, as_tensor
+
+__all__ = ["gather", "scatter_add", "masked_fill", "one_hot"]
+
+
+def _index_array(value, who: str) -> np.ndarray:
+    """An integer or bool index array from a Tensor, array or list; floats are an error, as in PyTorch."""
+    arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+    if arr.dtype.kind in "iub":
+        return arr
+    if arr.size == 0:
+        return arr.astype(np.intp)
+    raise IndexError(f"{who}: tensors used as indices must be integer or bool, got {arr.dtype}; for a mask "
+                     f"compare (x[t > 0]); for positions convert (t.astype(np.int64))")
+
+
+def _is_int(part) -> bool:
+    return isinstance(part, (int, np.integer)) and not isinstance(part, (bool, np.bool_))
+
+
+def _clean_index(index) -> tuple:
+    """``(parts, advanced)``: the index as a tuple whose array parts are NumPy integer or bool arrays,
+    and whether it has any (advanced indexing). Plain slices and integers pass through untouched."""
+    parts = index if isinstance(index, tuple) else (index,)
+    for p in parts:
+        if isinstance(p, (Tensor, np.ndarray, list, tuple)):
+            return tuple(_index_array(q, "indexing") if isinstance(q, (Tensor, np.ndarray, list, tuple)) else q
+                         for q in parts), True
+    return parts, False
+
+
+def getitem(x, index):
+    """Chapter 03: ``x[index]`` with slices, integers, integer/bool arrays or tensors, ``None`` and ``...``."""
+    parts, advanced = _clean_index(index)
+    if advanced and any(_is_int(p) for p in parts):
+        # PyTorch applies plain integers first, then the index arrays to what is left
+        first = []
+        for p in parts:
+            if p is not None:
+                first += [p] if _is_int(p) or p is Ellipsis else [slice(None)] * (p.ndim if _is_bool(p) else 1)
+        return getitem(getitem(x, tuple(first)), tuple(p for p in parts if not _is_int(p)))
+    a = x.data
+    out = a[parts]
+    if not advanced and isinstance(out, np.ndarray) and out.base is not None:
+        out = out.copy()  # never let the result alias the input's buffer
+
+    def backward(g):
+        full = np.zeros(a.shape, dtype=g.dtype if g.dtype.kind == "f" else a.dtype)
+        if advanced:
+            np.add.at(full, parts, g)  # a position picked twice gets both gradients
+        else:
+            full[parts] = g
+        return (full,)
+    return Tensor.from_op(np.asarray(out), (x,), backward)
+
+
+def _is_bool(part) -> bool:
+    return isinstance(part, np.ndarray) and part.dtype == bool
+
+
+def _along(index: np.ndarray, axis: int) -> tuple:
+    """A full NumPy index that takes ``index`` along ``axis`` and position i along every other axis."""
+    grid = list(np.ix_(*[np.arange(n) for n in index.shape]))
+    grid[axis] = index
+    return tuple(grid)
+
+
+def _check_along(x: Tensor, index: np.ndarray, axis: int, who: str) -> int:
+    if index.ndim != x.ndim or index.dtype.kind not in "iu":
+        raise IndexError(f"{who}: index must be an integer array with as many dimensions as the input "
+                         f"{x.shape}, got {index.dtype} {index.shape}")
+    return axis % max(x.ndim, 1)
+
+
+def gather(x, axis: int, index):
+    """Chapter 12: ``out[i][j] = x[i][index[i][j]]`` for ``axis=1`` (torch.gather): pick along one axis."""
+    x = as_tensor(x)
+    index = _index_array(index, "gather")
+    where = _along(index, _check_along(x, index, axis, "gather"))
+    a = x.data
+
+    def backward(g):
+        full = np.zeros(a.shape, dtype=g.dtype)
+        np.add.at(full, where, g)
+        return (full,)
+    return Tensor.from_op(a[where], (x,), backward)
+
+
+def scatter_add(x, axis: int, index, src):
+    """Chapter 12: a copy of ``x`` with ``src`` added at ``index`` along ``axis`` (torch.scatter_add)."""
+    x, src = as_tensor(x), as_tensor(src)
+    index = _index_array(index, "scatter_add")
+    where = _along(index, _check_along(x, index, axis, "scatter_add"))
+    part = tuple(slice(0, n) for n in index.shape)  # src may be larger than index: only this corner is used
+    out = x.data.copy()
+    np.add.at(out, where, src.data[part])
+
+    def backward(g):
+        g_src = np.zeros(src.shape, dtype=g.dtype)
+        g_src[part] = g[where]
+        return g, g_src
+    return Tensor.from_op(out, (x, src), backward)
+
+
+def masked_fill(x, mask, value: float):
+    """Chapter 11: ``x`` with ``value`` wherever ``mask`` (bool, broadcast to x) is True; no gradient flows there."""
+    mask = _index_array(mask, "masked_fill")
+    if mask.dtype != bool:
+        raise TypeError(f"masked_fill: mask must be boolean, got {mask.dtype}")
+    out = np.where(mask, np.asarray(value, dtype=x.dtype), x.data)
+    if out.shape != x.shape:
+        raise ValueError(f"masked_fill: mask of shape {mask.shape} does not broadcast to the input's {x.shape}")
+    return Tensor.from_op(out, (x,), lambda g: (np.where(mask, 0, g),))
+
+
+def one_hot(indices, num_classes: int = -1, dtype=np.float32) -> Tensor:
+    """Chapter 02: one row per index with a 1 at that class: ``one_hot([2, 0], 3)`` is [[0, 0, 1], [1, 0, 0]].
+
+    Float32 by default (ready to multiply with probabilities); PyTorch's is int64 (pass ``dtype=np.int64``).
+    """
+    idx = _index_array(indices, "one_hot")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got {idx.dtype}")
+    n = int(idx.max()) + 1 if num_classes == -1 and idx.size else int(num_classes)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"one_hot: class indices must be in [0, {n}), got values from {idx.min()} to {idx.max()}")
+    return Tensor(np.eye(max(n, 0), dtype=dtype)[idx], dtype=dtype)
