@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .random import dropout_mask
-from .tensor import Tensor, _operand
+from .tensor import Tensor, _operand, as_tensor
 
 __all__ = ["embedding", "layer_norm", "scaled_dot_product_attention", "attention_forward", "attention_backward", "causal_mask", "KVCache", "LayerKVCache"]
 
@@ -72,8 +72,7 @@ def embedding(ids, weight: Tensor) -> Tensor:
     ones it sorts the ids and sums runs with ``np.add.reduceat`` (``np.add.at`` is
     far slower).
     """
-    if not isinstance(weight, Tensor):
-        weight = Tensor(_operand(weight))
+    weight = as_tensor(weight)
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
     n_rows, dim = weight.shape
@@ -107,7 +106,7 @@ def layer_norm(x, gamma=None, beta=None, eps: float = 1e-5) -> Tensor:
     Row means and column sums are matrix-vector products (BLAS), the fastest
     reductions NumPy has.
     """
-    x = x if isinstance(x, Tensor) else Tensor(_operand(x))
+    x = as_tensor(x)
     xd = x.data
     d = xd.shape[-1]
     for name, p in (("gamma", gamma), ("beta", beta)):

@@ -24,7 +24,8 @@ from .losses import (  # noqa: F401  (re-exported)
 from .attention import embedding, layer_norm, scaled_dot_product_attention  # noqa: F401  (chapter 11)
 from .ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d  # noqa: F401  (chapter 16)
 from .random import dropout_mask
-from .tensor import Tensor, _operand
+from .ops.elementwise import _erf_array
+from .tensor import Tensor, as_tensor
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "swish", "elu", "logsigmoid", "hardtanh",
@@ -41,18 +42,14 @@ _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-def _tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(_operand(x))
-
-
 def relu(x) -> Tensor:
     """Chapter 01: ReLU, max(0, x); its derivative is 1 for x > 0 and 0 otherwise."""
-    return _tensor(x).relu()
+    return as_tensor(x).relu()
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     """Chapter 01: x for x > 0, ``negative_slope * x`` otherwise."""
-    x = _tensor(x)
+    x = as_tensor(x)
     data = x.data
     slope = float(negative_slope)
     positive = data > 0
@@ -62,43 +59,12 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
 
 def sigmoid(x) -> Tensor:
     """Chapter 01: the logistic function 1 / (1 + e^-x), stable for any x (±1,000 included)."""
-    return _tensor(x).sigmoid()
+    return as_tensor(x).sigmoid()
 
 
 def tanh(x) -> Tensor:
     """Chapter 01: hyperbolic tangent; derivative 1 - tanh(x)^2."""
-    return _tensor(x).tanh()
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    """The error function erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt, vectorized, in float64.
-
-    |x| <= 2: the series erf(x) = 2/sqrt(pi) e^(-x^2) sum_n (2x^2)^n x / (1*3*...*(2n+1)),
-    whose terms are all positive (no cancellation), 30 terms in Horner form.
-    |x| > 2: erfc(x) = e^(-x^2)/sqrt(pi) / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), the
-    continued fraction evaluated from depth 40 upwards. Relative error below 1e-15
-    everywhere (tests/test_functional.py compares with torch.erf); the result is cast back
-    to the input's float dtype.
-    """
-    x = np.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    a = np.abs(x.astype(np.float64))
-    out = np.empty_like(a)
-    small = a <= 2.0
-    s = a[small]
-    t2 = 2.0 * s * s
-    series = np.ones_like(s)
-    for n in range(30, 0, -1):
-        series *= t2 * (1.0 / (2 * n + 1))
-        series += 1.0
-    out[small] = (2.0 / math.sqrt(math.pi)) * np.exp(-0.5 * t2) * s * series
-    b = a[~small]
-    frac = b.copy()
-    with np.errstate(invalid="ignore", over="ignore"):
-        for k in range(40, 0, -1):
-            frac = b + (0.5 * k) / frac
-        out[~small] = 1.0 - np.exp(-b * b) / (math.sqrt(math.pi) * frac)
-    return np.copysign(out, x).astype(dtype, copy=False)
+    return as_tensor(x).tanh()
 
 
 def gelu(x, approximate: str = "tanh") -> Tensor:
@@ -110,10 +76,10 @@ def gelu(x, approximate: str = "tanh") -> Tensor:
     ``approximate="none"``: the exact 0.5 x (1 + erf(x / sqrt(2))), which is *torch's*
     default (``torch.nn.functional.gelu(x)``). The two differ by less than 1e-3.
     """
-    x = _tensor(x)
+    x = as_tensor(x)
     d = x.data
     if approximate == "none":
-        cdf = 0.5 * (1.0 + _erf(d * _SQRT_HALF))
+        cdf = 0.5 * (1.0 + _erf_array(d * _SQRT_HALF))
         out = d * cdf
 
         def backward_exact(g):
@@ -142,7 +108,7 @@ def _sigmoid_array(x: np.ndarray) -> np.ndarray:
 
 def silu(x) -> Tensor:
     """Chapter 01: SiLU / swish, x * sigmoid(x); derivative s (1 + x (1 - s)) with s = sigmoid(x)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     d = x.data
     s = _sigmoid_array(d)
     return Tensor.from_op(d * s, (x,), lambda g: (g * (s * (1.0 + d * (1.0 - s))),))
@@ -153,7 +119,7 @@ swish = silu
 
 def elu(x, alpha: float = 1.0) -> Tensor:
     """Chapter 01: ELU, x for x > 0 and alpha (e^x - 1) otherwise (``torch.nn.functional.elu``)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     d = x.data
     alpha = float(alpha)
     positive = d > 0
@@ -169,7 +135,7 @@ def _softplus_array(z: np.ndarray) -> np.ndarray:
 
 def logsigmoid(x) -> Tensor:
     """Chapter 02: log(sigmoid(x)) = -softplus(-x), finite for any x; derivative sigmoid(-x)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     d = x.data
     out = np.minimum(d, 0) - np.log1p(np.exp(-np.abs(d)))
     return Tensor.from_op(out, (x,), lambda g: (g * _sigmoid_array(-d),))
@@ -177,7 +143,7 @@ def logsigmoid(x) -> Tensor:
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """Chapter 01: softplus, log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (as torch)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     d = x.data
     beta, threshold = float(beta), float(threshold)
     z = d * beta
@@ -189,7 +155,7 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """Chapter 01: clamp to [min_val, max_val]; gradient 1 strictly inside, 0 outside and at the ends (as torch)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     d = x.data
     lo, hi = float(min_val), float(max_val)
     if lo > hi:
@@ -206,7 +172,7 @@ def relu6(x) -> Tensor:
 
 def softmax(x, axis: int = -1) -> Tensor:
     """Chapter 02: softmax along ``axis``, shifted by the maximum so it never overflows."""
-    x = _tensor(x)
+    x = as_tensor(x)
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
     out = e / e.sum(axis=axis, keepdims=True)
@@ -218,7 +184,7 @@ def softmax(x, axis: int = -1) -> Tensor:
 
 def log_softmax(x, axis: int = -1) -> Tensor:
     """Chapter 02: log(softmax(x)) computed with the log-sum-exp trick."""
-    x = _tensor(x)
+    x = as_tensor(x)
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
@@ -233,7 +199,7 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     Does nothing when ``training`` is False or ``p`` is 0. ``rng`` defaults to
     nnlib's global generator (seed it with :func:`nnlib.manual_seed`).
     """
-    x = _tensor(x)
+    x = as_tensor(x)
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     if not training or p == 0.0:
@@ -244,5 +210,5 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
 
 def linear(x, weight, bias=None) -> Tensor:
     """Chapter 06: ``x @ weight + bias`` with weight of shape (in, out) (Keras layout)."""
-    out = _tensor(x) @ weight
+    out = as_tensor(x) @ weight
     return out + bias if bias is not None else out

@@ -34,7 +34,7 @@ from .layers.base import Layer
 from .layers.core import Dense
 from .module import Module
 from .random import dropout_mask, get_rng
-from .tensor import Parameter, Tensor, _operand
+from .tensor import Parameter, Tensor, as_tensor
 
 __all__ = ["LoRADense", "lora_linear", "apply_lora", "merge_lora", "lora_layers", "lora_parameters", "lora_state_dict",
            "load_lora_state_dict", "trainable_parameter_count", "ParameterCount"]
@@ -49,7 +49,7 @@ def lora_linear(x, kernel, bias, lora_A, lora_B, scaling: float, keep=None) -> T
     skips the gradients of frozen weights. ``keep`` is an optional dropout mask (already
     scaled by 1/(1-p)) on the adapter's input.
     """
-    x = x if isinstance(x, Tensor) else Tensor(_operand(x))
+    x = as_tensor(x)
     xd = x.data
     x2 = xd.reshape(-1, xd.shape[-1])
     w, a, b_ = kernel.data, lora_A.data, lora_B.data

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, _operand
+from .tensor import Tensor, as_tensor
 
 __all__ = ["mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
            "nll_loss"]
@@ -26,7 +26,7 @@ def _pair(name: str, prediction, target):
 
     A target that is a Tensor is returned too, so the loss can give it a gradient (as torch does).
     """
-    pred = prediction if isinstance(prediction, Tensor) else Tensor(_operand(prediction))
+    pred = as_tensor(prediction)
     tgt_t = target if isinstance(target, Tensor) else None
     tgt = target.data if isinstance(target, Tensor) else np.asarray(target)
     if tgt.dtype.kind not in "f":
@@ -281,7 +281,7 @@ def cross_entropy(logits, target, reduction: str = "mean", ignore_index: int = -
     magnitude 1,000.
     """
     name = "cross_entropy"
-    z = logits if isinstance(logits, Tensor) else Tensor(_operand(logits))
+    z = as_tensor(logits)
     if z.ndim < 1:
         raise ValueError(f"{name}: logits need a class axis")
     eps = float(label_smoothing)
@@ -360,7 +360,7 @@ def nll_loss(log_probs, target, weight=None, ignore_index: int = -100, reduction
     count for nothing. ``cross_entropy(z, t)`` equals ``nll_loss(log_softmax(z), t)``.
     """
     name = "nll_loss"
-    z = log_probs if isinstance(log_probs, Tensor) else Tensor(_operand(log_probs))
+    z = as_tensor(log_probs)
     if z.ndim < 1:
         raise ValueError(f"{name}: log-probabilities need a class axis")
     classes = z.shape[-1]

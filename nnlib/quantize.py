@@ -25,7 +25,6 @@ range is symmetric and ``-q`` never overflows.
 from __future__ import annotations
 
 import copy
-import os
 
 import numpy as np
 

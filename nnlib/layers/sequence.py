@@ -25,7 +25,7 @@ from .. import functional as F
 from .. import initializers
 from ..attention import (LayerKVCache, _additive_mask, attention_backward, attention_forward, causal_mask, embedding, layer_norm,
                          scaled_dot_product_attention)
-from ..tensor import Parameter, Tensor, _operand, is_grad_enabled
+from ..tensor import Parameter, Tensor, as_tensor, is_grad_enabled
 from .base import Layer, register_layer
 from .core import Dense
 
@@ -209,7 +209,7 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"layer {self.name!r} (MultiHeadAttention) expects input of shape (batch, T, "
                              f"{self.d_model}), got {tuple(x.shape)}")
         causal = self.causal if causal is None else bool(causal)
-        src = x if context is None else (context if isinstance(context, Tensor) else Tensor(_operand(context)))
+        src = x if context is None else (as_tensor(context))
         if src.ndim != 3 or src.shape[-1] != self.d_model or src.shape[0] != x.shape[0]:
             raise ValueError(f"layer {self.name!r} (MultiHeadAttention): context must have shape ({x.shape[0]}, "
                              f"Tk, {self.d_model}), got {tuple(src.shape)}")

@@ -34,7 +34,7 @@ import numpy as np
 from .. import functional as F
 from ..losses import whole_number_labels
 from ..inputs import shape_text as _shape_text
-from ..tensor import Tensor, _operand
+from ..tensor import Tensor, as_tensor
 
 __all__ = [
     "Loss", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
@@ -50,10 +50,6 @@ EPSILON = 1e-7
 def _did_you_mean(name: str, choices) -> str:
     close = difflib.get_close_matches(str(name).lower(), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(_operand(x))
 
 
 def _target_array(y) -> np.ndarray:
@@ -147,7 +143,7 @@ class BinaryCrossentropy(_Crossentropy):
     logits_activation = "sigmoid"
 
     def _from_probabilities(self, y_true, y_pred) -> Tensor:
-        p = _as_tensor(y_pred)
+        p = as_tensor(y_pred)
         y = _target_array(y_true).astype(p.dtype, copy=False)
         if y.shape != p.shape:
             raise ValueError(f"binary_crossentropy: labels have shape {y.shape}, predictions {p.shape}; "
@@ -167,7 +163,7 @@ class BinaryCrossentropy(_Crossentropy):
 
     def from_logits_loss(self, y_true, logits) -> Tensor:
         """Chapter 07: the loss from the pre-activation values (stable, fused)."""
-        z = _as_tensor(logits)
+        z = as_tensor(logits)
         return F.binary_cross_entropy_with_logits(z, _target_array(y_true).astype(z.dtype, copy=False))
 
     def prepare_targets(self, y, output_shape, dtype=np.float32):
@@ -194,7 +190,7 @@ class CategoricalCrossentropy(_Crossentropy):
     logits_activation = "softmax"
 
     def _from_probabilities(self, y_true, y_pred) -> Tensor:
-        p = _as_tensor(y_pred)
+        p = as_tensor(y_pred)
         y = _target_array(y_true).astype(p.dtype, copy=False)
         p = p / p.sum(axis=-1, keepdims=True)
         logp = p.clip(EPSILON, 1.0 - EPSILON).log()
@@ -202,7 +198,7 @@ class CategoricalCrossentropy(_Crossentropy):
 
     def from_logits_loss(self, y_true, logits) -> Tensor:
         """Chapter 07: the loss from the pre-activation values (stable, fused)."""
-        z = _as_tensor(logits)
+        z = as_tensor(logits)
         y = _target_array(y_true).astype(z.dtype, copy=False)
         return -(F.log_softmax(z, axis=-1) * y).sum(axis=-1).mean()
 
@@ -228,7 +224,7 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     logits_activation = "softmax"
 
     def _from_probabilities(self, y_true, y_pred) -> Tensor:
-        p = _as_tensor(y_pred)
+        p = as_tensor(y_pred)
         t = _target_array(y_true).astype(np.int64, copy=False).reshape(-1)
         classes = p.shape[-1]
         flat = p.reshape(-1, classes).clip(EPSILON, 1.0 - EPSILON)
@@ -237,7 +233,7 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     def from_logits_loss(self, y_true, logits) -> Tensor:
         """Chapter 07: the loss from the pre-activation values (stable, fused)."""
-        return F.cross_entropy(_as_tensor(logits), _target_array(y_true))
+        return F.cross_entropy(as_tensor(logits), _target_array(y_true))
 
     def prepare_targets(self, y, output_shape, dtype=np.float32):
         """Chapter 07: check the labels against the output shape and convert them."""
@@ -273,7 +269,7 @@ class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
     def __call__(self, y_true, y_pred) -> Tensor:
-        p = _as_tensor(y_pred)
+        p = as_tensor(y_pred)
         return F.mse_loss(p, _target_array(y_true).astype(p.dtype, copy=False))
 
 
@@ -283,7 +279,7 @@ class MeanAbsoluteError(Loss):
     name = "mean_absolute_error"
 
     def __call__(self, y_true, y_pred) -> Tensor:
-        p = _as_tensor(y_pred)
+        p = as_tensor(y_pred)
         return F.l1_loss(p, _target_array(y_true).astype(p.dtype, copy=False))
 
 

@@ -19,7 +19,7 @@ import string
 
 import numpy as np
 
-from ..tensor import Tensor, _operand
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["einsum"]
 
@@ -144,7 +144,7 @@ def einsum(equation: str, *operands) -> Tensor:
         operands = tuple(operands[0])
     if not operands:
         raise ValueError("einsum: needs at least one operand")
-    tensors = tuple(t if isinstance(t, Tensor) else Tensor(_operand(t)) for t in operands)
+    tensors = tuple(as_tensor(t) for t in operands)
     shapes = [t.shape for t in tensors]
     inputs, output = _parse(equation, shapes)
     sizes = _sizes(inputs, shapes, equation)

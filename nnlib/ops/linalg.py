@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, _operand
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["matmul"]
 
@@ -14,8 +14,7 @@ def matmul(a, b) -> Tensor:
     A stack ``(..., m, k)`` times a matrix ``(k, n)`` is folded into one 2-D
     product, which BLAS runs much faster than a loop of small ones.
     """
-    a = a if isinstance(a, Tensor) else Tensor(_operand(a))
-    b = b if isinstance(b, Tensor) else Tensor(_operand(b))
+    a, b = as_tensor(a), as_tensor(b)
     x, w = a.data, b.data
     if x.ndim == 0 or w.ndim == 0:
         raise ValueError("matmul: both operands need at least one dimension (use * for scalars)")
