@@ -6,7 +6,13 @@ one line and returns True or False; it never raises, so a wrong answer never sto
 
     ✅ sigmoid: all 4 checks passed.
     ⏳ sigmoid: not attempted yet — replace "raise NotImplementedError()" with your code, then run this cell again.
-    ❌ sigmoid: case 2: input array([-1.,  0.,  1.]); got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311].
+    ❌ sigmoid: case 2: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]; 2 of 3 differ, first at [0]: got 0.5, expected 0.2689414213699951; largest |diff| 0.2311 at [0].
+
+A verdict for arrays names the first differing position (``[0]``, or ``step 7`` with
+``index_format="step {0}"``), prints the two values there with every digit they have,
+and the largest absolute difference and where it is, so that "got" and "expected"
+never look the same when they are not. Big arrays are not printed at all: the whole
+verdict stays about one line (``MAX_VERDICT`` characters).
 
 ``environment_report()`` prints ``[OK]``/``[FAIL]`` for each package the course needs.
 """
@@ -60,6 +66,10 @@ _NOT_RUN = (
     "then run this cell again."
 )
 _MAX_REPR = 120
+#: A verdict line is kept to about this many characters (the input is shortened first).
+MAX_VERDICT = 200
+#: Arrays with more elements than this are described by their differences only.
+_SHOW_ARRAY_UP_TO = 8
 
 
 # --------------------------------------------------------------------------- reprs
@@ -127,30 +137,102 @@ def _error_text(error: BaseException) -> str:
 class _Mismatch:
     """Why a value differs: where (item/key path), what was got and expected, how."""
 
-    def __init__(self, got, expected, kind="value", path=""):
+    def __init__(self, got, expected, kind="value", path="", atol=1e-6, rtol=1e-5):
         self.got, self.expected, self.kind, self.path = got, expected, kind, path
+        self.atol, self.rtol = atol, rtol
 
     def inside(self, label: str) -> "_Mismatch":
         self.path = f"{label}{', ' + self.path if self.path else ''}"
         return self
 
-    def describe(self) -> str:
+    def describe(self, index_format=None) -> str:
         where = f"{self.path}: " if self.path else ""
+        if self.kind == "value":
+            detail = _array_difference(self.got, self.expected, self.atol, self.rtol, index_format)
+            if detail is not None:
+                return where + detail
         got, expected = short_repr(self.got), short_repr(self.expected)
         if self.kind == "shape":
-            got, expected = short_repr(self.got, False), short_repr(self.expected, False)
+            got, expected = _short(self.got), _short(self.expected)
             return (f"{where}got shape {_shape(self.got)} {got}; "
                     f"expected shape {_shape(self.expected)} {expected}.")
         if self.kind == "type":  # e.g. a list holding the right numbers where an array is expected
+            got, expected = _short(self.got), _short(self.expected)
             wanted = "a NumPy array" if isinstance(self.expected, np.ndarray) else f"a {type(self.expected).__name__}"
             hint = ", e.g. np.array(...)" if isinstance(self.expected, np.ndarray) else ""
             return (f"{where}got a {type(self.got).__name__} {got}; expected {wanted} {expected} "
                     f"(convert the result{hint}).")
         if self.kind == "length":
+            got, expected = _short(self.got), _short(self.expected)
             return (f"{where}got {len(self.got)} items {got}; "
                     f"expected {len(self.expected)} items {expected}.")
         hint = " (did you forget to `return` it?)" if self.got is None else ""
         return f"{where}got {got}{hint}; expected {expected}."
+
+
+def _short(obj, limit: int = 60) -> str:
+    """A value's repr for a verdict that shows two of them: at most ``limit`` characters."""
+    return _squash(short_repr(obj, False), limit)
+
+
+def _full(value) -> str:
+    """Every digit of one array element: the shortest text that reads back as the same number."""
+    value = np.asarray(value)[()]
+    if isinstance(value, (np.floating, np.complexfloating)):
+        return str(value)  # NumPy prints the shortest round-trip repr for the element's dtype
+    return str(value.item() if hasattr(value, "item") else value)
+
+
+def _format_index(index: tuple, index_format) -> str:
+    if index_format is None:
+        return "[" + ", ".join(str(i) for i in index) + "]"
+    if callable(index_format):
+        return str(index_format(*index))
+    return index_format.format(*index)
+
+
+def _array_difference(got, expected, atol, rtol, index_format=None):
+    """The verdict text for two numeric arrays of one shape that differ, else None.
+
+    Names how many elements differ, the first one (with both values at full precision)
+    and the largest absolute difference and its position. Small arrays are shown whole
+    as well; big ones only by these facts, so the text stays short.
+    """
+    g, e = _as_array(got), _as_array(expected)
+    if g is None and _is_number(got):
+        g = np.asarray(got)
+    if e is None and _is_number(expected):
+        e = np.asarray(expected)
+    if g is None or e is None or g.shape != e.shape:
+        return None
+    if not (np.issubdtype(g.dtype, np.number) and np.issubdtype(e.dtype, np.number)):
+        return None
+    if g.ndim == 0:  # one number: the short forms, or every digit when they look the same
+        shown_g, shown_e = short_repr(got), short_repr(expected)
+        if shown_g == shown_e or short_repr(g) == short_repr(e):
+            shown_g, shown_e = _full(g), _full(e)
+        return f"got {shown_g}; expected {shown_e}."
+    with np.errstate(all="ignore"):
+        bad = ~np.isclose(g, e, atol=atol, rtol=rtol, equal_nan=True)
+        if not bad.any():
+            return None
+        kind = np.complex128 if np.iscomplexobj(g) or np.iscomplexobj(e) else np.float64
+        diff = np.abs(g.astype(kind) - e.astype(kind))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    largest = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), g.shape))
+    count = int(bad.sum())
+    at_first, at_largest = _format_index(first, index_format), _format_index(largest, index_format)
+    head = ""
+    if g.size <= _SHOW_ARRAY_UP_TO:
+        head = f"got {short_repr(got)}; expected {short_repr(expected)}; "
+    of = f"{count} of {g.size} values differ" + ("" if head else f" (shape {g.shape})")
+    text = (f"{head}{of}, first at {at_first}: got {_full(g[first])}, expected {_full(e[first])}")
+    if largest != first:
+        text += f"; largest |diff| {diff[largest]:.4g} at {at_largest}."
+    else:
+        text += f" (the largest |diff|, {diff[largest]:.4g})."
+    return text
 
 
 def _shape(obj):
@@ -177,7 +259,7 @@ def _mismatch(got, expected, atol: float, rtol: float):
             same = np.allclose(got_array, exp_array, atol=atol, rtol=rtol, equal_nan=True)
         except TypeError:
             same = bool(np.array_equal(got_array, exp_array))
-        return None if same else _Mismatch(got, expected)
+        return None if same else _Mismatch(got, expected, atol=atol, rtol=rtol)
     if isinstance(expected, (tuple, list)):
         if _as_array(got) is not None:  # an array against a (nested) list of numbers
             try:
@@ -267,7 +349,8 @@ def _split_case(case, has_reference: bool):
 
 
 # ----------------------------------------------------------------------- the checks
-def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compare=None) -> bool:
+def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compare=None,
+                   index_format=None) -> bool:
     """Chapter 00: run ``fn`` on every case and print one verdict line; return True if all pass.
 
     ``cases`` is a list. With ``reference``, each case is the arguments (a tuple, a
@@ -277,7 +360,11 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
     must have the same shape; tuples/lists/dicts element by element; anything else
     with ``==``. ``compare(got, expected) -> bool`` replaces the comparison.
     If ``fn`` raises NotImplementedError for any case the exercise counts as not
-    attempted (⏳).
+    attempted (⏳). When an array differs, the verdict names the first differing
+    position and the largest difference; ``index_format`` names positions (a format
+    string such as ``"step {0}, w[{1}]"`` or a function of the index), e.g. the rows
+    of an optimizer's path. List a small hand-computed case first: it gives the
+    clearest verdict.
     """
     try:
         if not callable(fn):
@@ -298,14 +385,14 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
                 return False
             except Exception as error:  # report the learner's exception as a verdict
                 if first_failure is None:
-                    first_failure = (f"❌ {name}: case {number}: input {_input_repr(shown_args, shown_kwargs)}; "
-                                     f"raised {_error_text(error)}.")
+                    first_failure = _case_line(name, number, shown_args, shown_kwargs,
+                                               f"raised {_error_text(error)}.")
                 continue
             if first_failure is None:
                 found = _compare(got, expected, atol, rtol, compare)
                 if found is not None:
-                    first_failure = (f"❌ {name}: case {number}: input {_input_repr(shown_args, shown_kwargs)}; "
-                                     + found.describe())
+                    first_failure = _case_line(name, number, shown_args, shown_kwargs,
+                                               found.describe(index_format))
         if first_failure is not None:
             print(first_failure)
             return False
@@ -318,12 +405,19 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
         return False
 
 
-def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None) -> bool:
+def _case_line(name, number, args, kwargs, detail: str) -> str:
+    """``❌ name: case n: input ...; detail``, the input shortened so the line stays short."""
+    head = f"❌ {name}: case {number}: input "
+    budget = max(30, min(_MAX_REPR, MAX_VERDICT - len(head) - len(detail) - 2))
+    return f"{head}{_squash(_input_repr(args, kwargs), budget)}; {detail}"
+
+
+def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None, index_format=None) -> bool:
     """Chapter 00: compare one value with the expected one and print one verdict line.
 
     ``got`` may be a zero-argument function (``lambda: w``) so that an exercise not
     done yet (NotImplementedError, or a name its cell has not defined) reads ⏳
-    instead of an error. Comparison as in ``check_function``.
+    instead of an error. Comparison (and ``index_format``) as in ``check_function``.
     """
     try:
         ran, got = _call_thunk(name, got)
@@ -331,7 +425,7 @@ def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None) -> bool
             return False
         found = _compare(got, expected, atol, rtol, compare)
         if found is not None:
-            print(f"❌ {name}: " + found.describe())
+            print(f"❌ {name}: " + found.describe(index_format))
             return False
         print(_passed(name, 1))
         return True

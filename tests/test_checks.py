@@ -86,7 +86,8 @@ def test_wrong_array_uses_four_decimals(capsys):
     sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
     assert not check_function("sigmoid", lambda z: z * 0 + 0.5, [(x,)], reference=sigmoid)
     assert one_line(capsys) == (
-        "❌ sigmoid: case 1: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]."
+        "❌ sigmoid: case 1: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]; "
+        "2 of 3 values differ, first at [0]: got 0.5, expected 0.2689414213699951 (the largest |diff|, 0.2311)."
     )
 
 
@@ -122,7 +123,8 @@ def test_a_function_that_changes_its_input_in_place(capsys):
 
     assert not check_function("relu", zero_positives, [(np.array([-1.0, 0.0, 2.0]),)],
                               reference=lambda x: np.maximum(x, 0))
-    assert one_line(capsys) == "❌ relu: case 1: input [-1. 0. 2.]; got [-1. 0. 0.]; expected [0. 0. 2.]."
+    assert one_line(capsys) == ("❌ relu: case 1: input [-1. 0. 2.]; got [-1. 0. 0.]; expected [0. 0. 2.]; "
+                                "2 of 3 values differ, first at [0]: got -1.0, expected 0.0; largest |diff| 2 at [2].")
 
     def in_place_relu(x):  # right answer, computed in place: passes
         np.maximum(x, 0, out=x)
@@ -162,7 +164,8 @@ def test_nested_results_and_other_objects(capsys):
     grads = lambda x: (x, 2 * x)  # noqa: E731
     assert check_function("grads", grads, [((np.ones(2),), (np.ones(2), np.full(2, 2.0)))])
     assert not check_function("grads", grads, [((np.ones(2),), (np.ones(2), np.full(2, 3.0)))])
-    assert one_line_last(capsys) == "❌ grads: case 1: input [1. 1.]; item 1: got [2. 2.]; expected [3. 3.]."
+    assert one_line_last(capsys) == ("❌ grads: case 1: input [1. 1.]; item 1: got [2. 2.]; expected [3. 3.]; "
+                                     "2 of 2 values differ, first at [0]: got 2.0, expected 3.0 (the largest |diff|, 1).")
     assert not check_function("grads", grads, [((np.ones(2),), (np.ones(2),))])
     assert "got 2 items" in one_line_last(capsys)
     assert check_function("upper", str.upper, [(("ab",), "AB")])
@@ -182,7 +185,76 @@ def test_long_inputs_are_truncated(capsys):
     big = np.arange(10_000.0).reshape(100, 100)
     assert not check_function("sq", lambda x: x, [(big,)], reference=square)
     line = one_line(capsys)
-    assert line.count("(shape (100, 100))") == 3 and len(line) < 3 * 120 + 60
+    assert line.count("(shape (100, 100))") == 1 and len(line) <= checks.MAX_VERDICT + 20
+    assert line.endswith("9998 of 10000 values differ (shape (100, 100)), first at [0, 2]: got 2.0, "
+                         "expected 4.0; largest |diff| 9.997e+07 at [99, 99].")
+
+
+# ------------------------------------------------------------- verdicts for arrays
+def test_array_verdict_names_first_and_largest_difference(capsys):
+    expected = np.array([1.0, 2.0, 3.0, 4.0])
+    got = expected.copy()
+    got[1] += 0.5
+    got[3] -= 2.0
+    assert not check_value("y", got, expected)
+    assert one_line(capsys) == ("❌ y: got [1. 2.5 3. 2. ]; expected [1. 2. 3. 4.]; 2 of 4 values differ, "
+                                "first at [1]: got 2.5, expected 2.0; largest |diff| 2 at [3].")
+
+
+def test_values_that_look_equal_print_every_digit(capsys):
+    """RMSprop with eps inside the square root: the two paths agree to 4 decimals, not to 1e-8."""
+    g = np.array([[0.3, -1.2], [2.0, 0.5]])
+    v = 0.01 * g * g
+    right = -0.01 * g / (np.sqrt(v) + 1e-8)
+    wrong = -0.01 * g / np.sqrt(v + 1e-8)
+    assert checks.short_repr(right) == checks.short_repr(wrong)
+    assert not check_value("rmsprop_step", wrong, right, atol=1e-10, rtol=1e-8)
+    line = one_line(capsys)
+    first = re.search(r"first at \[(\d+), (\d+)\]: got (\S+), expected (-?[0-9.e-]*[0-9])", line)
+    assert first, line
+    i, j = int(first.group(1)), int(first.group(2))
+    assert float(first.group(3)) == wrong[i, j] and float(first.group(4)) == right[i, j]
+    assert first.group(3) != first.group(4)
+    assert "largest |diff|" in line
+
+
+def test_a_number_that_looks_equal_prints_every_digit(capsys):
+    assert not check_value("x", 0.50001, 0.5)
+    assert one_line(capsys) == "❌ x: got 0.50001; expected 0.5."
+    assert not check_value("x", np.float32(1.0001), 1.0)
+    assert one_line(capsys) == "❌ x: got 1.0001; expected 1.."
+
+
+def test_a_big_matrix_verdict_stays_one_short_line(capsys):
+    """A LoRA scale mistake (x2) on random matrices: no matrices printed, one ~200-character line."""
+    rng = np.random.default_rng(0)
+    x, a, b = rng.normal(size=(16, 32)), rng.normal(size=(32, 4)), rng.normal(size=(4, 32))
+    lora = lambda x, a, b, scale: x @ a @ b * scale  # noqa: E731
+    assert not check_function("lora_forward", lambda x, a, b, scale: lora(x, a, b, 2 * scale),
+                              [(x, a, b, 0.5)], reference=lora)
+    line = one_line(capsys)
+    assert len(line) <= checks.MAX_VERDICT + 20, len(line)
+    assert "512 of 512 values differ (shape (16, 32)), first at [0, 0]: got " in line
+    assert "; largest |diff| " in line
+
+
+def test_index_format_names_steps(capsys):
+    path = np.zeros((51, 2))
+    wrong = path.copy()
+    wrong[7:, 1] = 1e-3
+    assert not check_function("adam_step", lambda: wrong, [((), path)], atol=1e-10, rtol=1e-8,
+                              index_format="step {0}, w[{1}]")
+    line = one_line(capsys)
+    assert "44 of 102 values differ (shape (51, 2)), first at step 7, w[1]: got 0.001, expected 0.0" in line
+    assert not check_value("path", wrong, path, index_format=lambda step, i: f"step {step}")
+    assert "first at step 7: got 0.001" in one_line(capsys)
+
+
+def test_nan_and_integer_arrays(capsys):
+    assert not check_value("y", np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+    assert one_line(capsys).endswith("1 of 2 values differ, first at [1]: got nan, expected 2.0 (the largest |diff|, inf).")
+    assert not check_value("k", np.array([1, 2, 4]), np.array([1, 2, 3]))
+    assert one_line(capsys).endswith("first at [2]: got 4, expected 3 (the largest |diff|, 1).")
 
 
 def test_never_raises(capsys):
