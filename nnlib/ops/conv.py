@@ -23,6 +23,9 @@ call that core directly with kernels in Keras' layout (kh, kw, in/groups, out).
 """
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 
 from ..tensor import Tensor, _operand
@@ -81,25 +84,57 @@ def _offset_slice(i: int, j: int, stride, dilation, out_hw) -> tuple:
             slice(w0, w0 + stride[1] * (out_hw[1] - 1) + 1, stride[1]))
 
 
+# ------------------------------------------------------------------ recycled buffers
+# A training step allocates the same large arrays (patch matrices, outputs, gradients)
+# every time. Fresh ones cost page faults (the allocator hands big blocks back to the
+# OS), several milliseconds per step; torch avoids this with a caching allocator. Here
+# each thread keeps the arrays it allocated and hands one out again once nothing else
+# refers to it (its reference count shows only this list): an array still held by a
+# graph, a Tensor or a view is never reused.
+_BUFFERS = threading.local()
+_BUFFER_BYTES = 256 * 2 ** 20  # at most this much kept per thread
+_PER_SHAPE = 4
+
+
+def _buffer(shape, dtype) -> np.ndarray:
+    """An uninitialized array (like ``np.empty``), recycled from an earlier step when one is free."""
+    dtype = np.dtype(dtype)
+    shape = tuple(int(v) for v in shape)
+    pool = getattr(_BUFFERS, "pool", None)
+    if pool is None:
+        pool = _BUFFERS.pool = {}
+        _BUFFERS.nbytes = 0
+    kept = pool.setdefault((shape, dtype.str), [])
+    for i in range(len(kept)):
+        if sys.getrefcount(kept[i]) == 2:  # only the list and this call's argument refer to it
+            return kept[i]
+    arr = np.empty(shape, dtype)
+    if len(kept) < _PER_SHAPE and arr.nbytes >= 65536:
+        if _BUFFERS.nbytes + arr.nbytes > _BUFFER_BYTES:  # shapes changed a lot: start over
+            pool.clear()
+            _BUFFERS.nbytes = 0
+            kept = pool.setdefault((shape, dtype.str), [])
+        kept.append(arr)
+        _BUFFERS.nbytes += arr.nbytes
+    return arr
+
+
+def _zeros(shape, dtype) -> np.ndarray:
+    arr = _buffer(shape, dtype)
+    arr.fill(0)
+    return arr
+
+
 def _pad(x: np.ndarray, pads, value=0.0) -> np.ndarray:
     """NHWC ``x`` padded on the two spatial axes (``x`` itself, no copy, when every padding is 0)."""
     (pt, pb), (pl, pr) = pads
     if not (pt or pb or pl or pr):
         return x
     n, h, w, c = x.shape
-    xp = np.empty((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
-    if value == 0.0:
-        xp.fill(0)  # one fill and one copy: cheaper than np.pad's general machinery
-    else:
-        xp.fill(value)
+    xp = _buffer((n, h + pt + pb, w + pl + pr, c), x.dtype)
+    xp.fill(value)  # one fill and one copy: cheaper than np.pad's general machinery
     xp[:, pt:pt + h, pl:pl + w, :] = x
     return xp
-
-
-# Below this many input channels per group the patch matrix is built transposed, one row
-# per (kernel offset, channel): kh*kw*C slice copies with whole image rows as their inner
-# loop, instead of a copy whose innermost run is only C values long.
-_FEW_CHANNELS = 4
 
 
 # ------------------------------------------------------------------- convolution core
@@ -115,28 +150,29 @@ def _conv_forward(x, w, b, stride, dilation, pads, groups, keep_cols: bool, relu
               conv_output_size(wd, kw, stride[1], dilation[1], sum(pads[1])))
     m, k = n * out_hw[0] * out_hw[1], kh * kw * cg
     cols = cols_t = None
-    if groups == 1 and cg <= _FEW_CHANNELS:
-        # transposed patch matrix (K [+ 1], M); a row of ones multiplies the bias, so the one
-        # product also adds the bias and the weight-gradient product also sums the bias gradient
-        xc = xp.reshape(1, n, xp.shape[1], xp.shape[2]) if c == 1 else np.ascontiguousarray(xp.transpose(3, 0, 1, 2))
-        cols_t = np.empty((k + (b is not None), n, out_hw[0], out_hw[1]), dtype=x.dtype)
+    if groups == 1:
+        # the patch matrix transposed, (K [+ 1], M): row (i, j, c) holds channel c of every
+        # patch at kernel offset (i, j), copied as whole image rows (kh*kw*C strided copies),
+        # and the products run faster with this operand than with its transpose. A row of
+        # ones multiplies the bias: the one product also adds the bias, and the weight-
+        # gradient product also sums the bias gradient.
+        if c == 1:
+            xc = xp.reshape(1, n, xp.shape[1], xp.shape[2])
+        else:
+            xc = _buffer((c, n, xp.shape[1], xp.shape[2]), x.dtype)
+            xc[...] = xp.transpose(3, 0, 1, 2)
+        cols_t = _buffer((k + (b is not None), n, out_hw[0], out_hw[1]), x.dtype)
         for i in range(kh):
             for j in range(kw):
                 r = (i * kw + j) * cg
                 cols_t[r:r + cg] = xc[(slice(None),) + _offset_slice(i, j, stride, dilation, out_hw)]
+        del xc
         w2 = w.reshape(k, o)
         if b is not None:
             cols_t[k] = 1
             w2 = np.concatenate([w2, b.reshape(1, o)])
         cols_t = cols_t.reshape(-1, m)
-        out = cols_t.T @ w2
-    elif groups == 1:
-        win = _windows(xp, (kh, kw), stride, dilation, out_hw)
-        cols = np.ascontiguousarray(win).reshape(m, k)
-        w2 = w.reshape(k, o)
-        out = cols @ w2
-        if b is not None:
-            out += b
+        out = np.matmul(cols_t.T, w2, out=_buffer((m, o), x.dtype))
     else:
         win = _windows(xp, (kh, kw), stride, dilation, out_hw)
         og = o // groups
@@ -162,30 +198,28 @@ def _conv_backward(g, s, need_x: bool, need_w: bool, need_b: bool):
     groups, out_hw = s["groups"], s["out_hw"]
     m = n * out_hw[0] * out_hw[1]
     if s["relu_out"] is not None:  # the fused ReLU: the gradient passes where the output is positive
-        g = g * (s["relu_out"] > 0)
+        positive = np.greater(s["relu_out"], 0, out=_buffer(g.shape, bool))
+        g = np.multiply(g, positive, out=_buffer(g.shape, g.dtype))
+        del positive
     g2 = g.reshape(m, o)
     dw = db = dx = None
     if groups == 1:
         k = kh * kw * cg
-        if s["cols_t"] is not None and (need_w or need_b):
+        if need_w or need_b:
             dwb = s["cols_t"] @ g2  # (K [+ 1], O): the last row, against the ones, is the bias gradient
             dw = dwb[:k].reshape(kh, kw, cg, o) if need_w else None
             if need_b:
-                db = dwb[k] if dwb.shape[0] > k else g2.sum(axis=0)
-        else:
-            if need_w:
-                dw = (s["cols"].T @ g2).reshape(kh, kw, cg, o)
-            if need_b:
-                db = np.ones(m, dtype=g2.dtype) @ g2  # one matrix-vector product, not a column reduction
+                db = dwb[k]
         if need_x:  # one (M, O) @ (O, C) product per kernel offset, added straight into place
-            dxp = np.zeros(s["xp_shape"], dtype=g.dtype)
+            dxp = _zeros(s["xp_shape"], g.dtype)
             w_t = s["w"].transpose(0, 1, 3, 2)
-            part = np.empty((m, c), dtype=g.dtype)
+            part = _buffer((m, c), g.dtype)
             for i in range(kh):
                 for j in range(kw):
                     np.matmul(g2, w_t[i, j], out=part)
                     dxp[_offset_slice(i, j, s["stride"], s["dilation"], out_hw)] += \
                         part.reshape(n, out_hw[0], out_hw[1], c)
+            del part
             (pt, _), (pl, _) = s["pads"]
             dx = dxp[:, pt:pt + h, pl:pl + wd, :]
     else:
@@ -391,8 +425,9 @@ def _first_max(parts):
     The index is uint8 (bool for two parts); a later part wins only when strictly
     greater, so ties go to the earliest part, as torch's max pooling does.
     """
-    best = np.maximum(parts[0], parts[1])
-    which = parts[1] > parts[0]
+    shape = parts[0].shape
+    best = np.maximum(parts[0], parts[1], out=_buffer(shape, parts[0].dtype))
+    which = np.greater(parts[1], parts[0], out=_buffer(shape, bool))
     if len(parts) > 2:
         which = which.astype(np.uint8)
         for k, part in enumerate(parts[2:], start=2):
@@ -404,8 +439,8 @@ def _first_max(parts):
 def _pick(which, k: int):
     """Where ``_first_max`` chose part ``k``."""
     if which.dtype == bool:
-        return which if k == 1 else ~which
-    return which == k
+        return which if k == 1 else np.logical_not(which, out=_buffer(which.shape, bool))
+    return np.equal(which, k, out=_buffer(which.shape, bool))
 
 
 def _max_pool_tiled(x, xp, kernel, out_hw, offset) -> Tensor:
@@ -430,14 +465,16 @@ def _max_pool_tiled(x, xp, kernel, out_hw, offset) -> Tensor:
         out, row = np.array(rows[:, :, 0], copy=True), None
     else:
         out, row = _first_max([rows[:, :, i] for i in range(kh)])
+    del across, rows  # a recycled buffer: free for the next call
     (pt, pl), (h, w) = offset, x.shape[1:3]
+    xp_shape = xp.shape  # the backward keeps only the choices, not the input
 
     def backward(g):
-        dxp = (np.empty if (hc, wc) == xp.shape[1:3] else np.zeros)(xp.shape, dtype=g.dtype)
+        dxp = (_buffer if (hc, wc) == xp_shape[1:3] else _zeros)(xp_shape, g.dtype)
         if row is None:
             g_rows = g.reshape(n, ho, 1, wo, c)
         else:
-            g_rows = np.empty((n, ho, kh, wo, c), dtype=g.dtype)
+            g_rows = _buffer((n, ho, kh, wo, c), g.dtype)
             for i in range(kh):
                 np.multiply(g, _pick(row, i), out=g_rows[:, :, i])
         g_rows = g_rows.reshape(n, hc, wo, c)
