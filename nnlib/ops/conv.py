@@ -145,7 +145,10 @@ def _conv_forward(x, w, b, stride, dilation, pads, groups, keep_cols: bool, relu
     """
     n, h, wd, c = x.shape
     kh, kw, cg, o = w.shape
-    xp = _pad(x, pads)
+    (pt, pb), (pl, pr) = pads
+    xp_shape = (n, h + pt + pb, wd + pl + pr, c)
+    # ungrouped with several channels: the padded input is built channels-first below, directly
+    xp = None if groups == 1 and c > 1 else _pad(x, pads)
     out_hw = (conv_output_size(h, kh, stride[0], dilation[0], sum(pads[0])),
               conv_output_size(wd, kw, stride[1], dilation[1], sum(pads[1])))
     m, k = n * out_hw[0] * out_hw[1], kh * kw * cg
@@ -157,10 +160,12 @@ def _conv_forward(x, w, b, stride, dilation, pads, groups, keep_cols: bool, relu
         # ones multiplies the bias: the one product also adds the bias, and the weight-
         # gradient product also sums the bias gradient.
         if c == 1:
-            xc = xp.reshape(1, n, xp.shape[1], xp.shape[2])
-        else:
-            xc = _buffer((c, n, xp.shape[1], xp.shape[2]), x.dtype)
-            xc[...] = xp.transpose(3, 0, 1, 2)
+            xc = xp.reshape(1, n, xp_shape[1], xp_shape[2])
+        else:  # (C, N, H + pads, W + pads): the transposed copy and the padding in one pass
+            xc = _buffer((c, n, xp_shape[1], xp_shape[2]), x.dtype)
+            if pt or pb or pl or pr:
+                xc.fill(0)
+            xc[:, :, pt:pt + h, pl:pl + wd] = x.transpose(3, 0, 1, 2)
         cols_t = _buffer((k + (b is not None), n, out_hw[0], out_hw[1]), x.dtype)
         for i in range(kh):
             for j in range(kw):
@@ -185,7 +190,7 @@ def _conv_forward(x, w, b, stride, dilation, pads, groups, keep_cols: bool, relu
     if relu:
         np.maximum(out, 0, out=out)
     out = out.reshape(n, out_hw[0], out_hw[1], o)
-    saved = dict(xshape=x.shape, xp_shape=xp.shape, pads=pads, out_hw=out_hw, stride=stride, dilation=dilation,
+    saved = dict(xshape=x.shape, xp_shape=xp_shape, pads=pads, out_hw=out_hw, stride=stride, dilation=dilation,
                  groups=groups, w=w, wshape=w.shape, cols=cols if keep_cols else None,
                  cols_t=cols_t if keep_cols else None, relu_out=out if relu else None)
     return out, saved
