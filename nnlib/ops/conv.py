@@ -4,22 +4,27 @@ A 2-D convolution slides a small kernel over an image and takes, at every positi
 the dot product of the kernel with the patch under it. Written as loops that is six
 nested loops; written for NumPy it is one matrix product:
 
-1. **im2col**: a strided *view* of the (padded) input lists every patch,
-   shape (N, H_out, W_out, kh, kw, C) without copying; one copy turns it into a
-   matrix ``cols`` of shape (N*H_out*W_out, kh*kw*C), one row per output pixel.
-2. ``cols @ kernel`` with the kernel reshaped to (kh*kw*C, out_channels) gives every
-   output pixel of every image at once (one BLAS call).
-3. Backward: ``dkernel = cols^T @ dout``; **col2im** adds ``dout @ kernel[i, j]^T``
-   back onto the input pixels that kernel offset (i, j) touched, one product and one
-   strided add per offset (kh*kw of them, never a loop over pixels or images).
+1. **im2col**: list every patch as one column of a matrix ``cols_t`` of shape
+   (kh*kw*C, N*H_out*W_out): row (i, j, c) holds channel c of every patch at kernel
+   offset (i, j), copied from the (padded) input as whole image rows (kh*kw*C strided
+   copies, never a loop over pixels or images). A last row of ones multiplies the bias.
+2. ``cols_t.T @ kernel`` with the kernel reshaped to (kh*kw*C [+ bias row], out_channels)
+   gives every output pixel of every image at once, bias included (one BLAS call).
+3. Backward: ``cols_t @ dout`` gives the kernel's gradient and, in its last row, the
+   bias's; **col2im** adds ``dout @ kernel[i, j]^T`` back onto the input pixels that
+   kernel offset (i, j) touched, one product and one strided add per offset.
 
-Grouped convolutions (``groups``) do the same per group with one batched matmul.
+Grouped convolutions (``groups``) use the (patch, K) layout, one batched matmul per step.
+Max pooling whose windows sit side by side (stride = window) takes the maximum over
+each window's columns, then over its rows, remembering the first maximum (torch's
+choice on ties) for the backward pass.
 
 The functional API follows ``torch.nn.functional``: inputs NCHW (NCL for 1-D) and
 weights (out_channels, in_channels/groups, kh, kw). Internally everything runs
-channels-last (NHWC), the layout in which patches are contiguous and the output of
-the matmul needs no transpose; the Keras-style layers in :mod:`nnlib.layers.conv`
-call that core directly with kernels in Keras' layout (kh, kw, in/groups, out).
+channels-last (NHWC); the Keras-style layers in :mod:`nnlib.layers.conv` call that
+core directly with kernels in Keras' layout (kh, kw, in/groups, out), and fuse a ReLU
+activation into the convolution. Large work arrays are recycled between calls (see
+``_buffer``): a few hundred MB at most are kept per thread.
 """
 from __future__ import annotations
 
