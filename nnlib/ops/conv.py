@@ -103,22 +103,24 @@ _PER_SHAPE = 4
 
 def _buffer(shape, dtype) -> np.ndarray:
     """An uninitialized array (like ``np.empty``), recycled from an earlier step when one is free."""
-    dtype = np.dtype(dtype)
-    shape = tuple(int(v) for v in shape)
-    pool = getattr(_BUFFERS, "pool", None)
-    if pool is None:
+    try:
+        pool = _BUFFERS.pool
+    except AttributeError:
         pool = _BUFFERS.pool = {}
         _BUFFERS.nbytes = 0
-    kept = pool.setdefault((shape, dtype.str), [])
-    for i in range(len(kept)):
-        if sys.getrefcount(kept[i]) == 2:  # only the list and this call's argument refer to it
-            return kept[i]
+    key = (shape, dtype)
+    kept = pool.get(key)
+    if kept is None:
+        kept = pool[key] = []
+    for arr in kept:
+        if sys.getrefcount(arr) == 3:  # only the list, this loop and getrefcount's argument refer to it
+            return arr
     arr = np.empty(shape, dtype)
     if len(kept) < _PER_SHAPE and arr.nbytes >= 65536:
         if _BUFFERS.nbytes + arr.nbytes > _BUFFER_BYTES:  # shapes changed a lot: start over
             pool.clear()
             _BUFFERS.nbytes = 0
-            kept = pool.setdefault((shape, dtype.str), [])
+            kept = pool[key] = []
         kept.append(arr)
         _BUFFERS.nbytes += arr.nbytes
     return arr
