@@ -297,3 +297,57 @@ def test_small_cnn_learns_digits_and_round_trips(tmp_path):
     again = load_model(path)
     assert [type(layer).__name__ for layer in again.layers] == ["Conv2D", "MaxPooling2D", "Flatten", "Dense"]
     np.testing.assert_array_equal(again.predict(X[test], verbose=0), model.predict(X[test], verbose=0))
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("channels, dtype", [(1, np.float32), (3, np.float64)])
+def test_conv2d_layer_with_fused_relu_matches_torch(data_format, channels, dtype):
+    """activation='relu' runs inside the convolution (one op); values and gradients as torch's relu(conv)."""
+    layer = Conv2D(5, 3, padding="same", activation="relu", data_format=data_format, dtype=np.dtype(dtype).name)
+    shape = (3, 6, 7, channels) if data_format == "channels_last" else (3, channels, 6, 7)
+    layer.build((None,) + shape[1:])
+
+    def ours(x, k, b):
+        layer.kernel, layer.bias = k, b
+        return layer(x)
+
+    def theirs(x, k, b):
+        xt = x if data_format == "channels_first" else x.permute(0, 3, 1, 2)
+        out = TF.relu(TF.conv2d(xt, k.permute(3, 2, 0, 1), b, padding=1))
+        return out if data_format == "channels_first" else out.permute(0, 2, 3, 1)
+    rng = np.random.default_rng(3)
+    check_parity(ours, theirs, inputs=[rng.normal(size=shape).astype(dtype), layer.kernel.data.copy(),
+                                       rng.normal(size=5).astype(dtype)])
+
+
+def test_recycled_buffers_never_overwrite_arrays_still_in_use():
+    """Two graphs alive at once keep their own outputs and gradients; a dropped output's memory is reused."""
+    rng = np.random.default_rng(0)
+    w = nnlib.Tensor(rng.normal(size=(3, 3, 2, 4)).astype(np.float32), requires_grad=True)
+    xs = [nnlib.Tensor(rng.normal(size=(2, 6, 6, 2)).astype(np.float32), requires_grad=True) for _ in range(2)]
+    outs = [C.pool2d_channels_last(C.conv2d_channels_last(x, w, pads=((1, 1), (1, 1)), relu=True), "max",
+                                   (2, 2), (2, 2)) for x in xs]
+    expected = [o.data.copy() for o in outs]
+    grads = []
+    for x, o in zip(xs, outs):
+        w.grad = None
+        o.sum().backward()
+        grads.append((x.grad.copy(), w.grad.copy()))
+    for x, o, e, (gx, gw) in zip(xs, outs, expected, grads):  # recompute each alone: the same numbers
+        np.testing.assert_array_equal(o.data, e)
+        w.grad, x.grad = None, None
+        fresh = C.pool2d_channels_last(C.conv2d_channels_last(x, w, pads=((1, 1), (1, 1)), relu=True), "max",
+                                       (2, 2), (2, 2))
+        np.testing.assert_array_equal(fresh.data, e)
+        fresh.sum().backward()
+        np.testing.assert_array_equal(x.grad, gx)
+        np.testing.assert_array_equal(w.grad, gw)
+    big = nnlib.Tensor(rng.normal(size=(16, 32, 32, 2)).astype(np.float32))  # 256 KiB outputs: kept
+    first = C.conv2d_channels_last(big, w.data, pads=((1, 1), (1, 1)))
+    address = first.data.__array_interface__["data"][0]
+    held = C.conv2d_channels_last(big, w.data, pads=((1, 1), (1, 1)))
+    assert held.data.__array_interface__["data"][0] != address  # still in use: not handed out again
+    del first
+    again = C.conv2d_channels_last(big, w.data, pads=((1, 1), (1, 1)))
+    assert again.data.__array_interface__["data"][0] == address  # dropped: recycled
+    np.testing.assert_array_equal(again.data, held.data)

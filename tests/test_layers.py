@@ -69,11 +69,25 @@ def test_dense_feature_mismatch_names_layer_and_shapes():
         layer(np.ones((2, 5)))
 
 
+_TORCH_EXTRA_ACTIVATIONS = {"silu": TF.silu, "swish": TF.silu, "elu": TF.elu, "softplus": TF.softplus,
+                             "relu6": TF.relu6, "gelu": lambda z: TF.gelu(z, approximate="tanh")}
+
+
+@pytest.mark.parametrize("name", sorted(_TORCH_EXTRA_ACTIVATIONS))
+def test_dense_with_more_activation_names_matches_torch(name):
+    # inputs spread so relu6 clips at 6 and softplus/elu see both signs; values and gradients
+    check_parity(lambda x, w, b: _dense_with(w, b, name)(x),
+                 lambda x, w, b: _TORCH_EXTRA_ACTIVATIONS[name](TF.linear(x, w.T, b)),
+                 shapes=[(5, 4), (4, 3), (3,)], low=-3.0, high=3.0)
+    assert Dense(2, activation=name).get_config()["activation"] == name
+    check_parity(lambda x: Activation(name)(x), _TORCH_EXTRA_ACTIVATIONS[name], shapes=[(4, 3)], low=-8, high=8)
+
+
 def test_dense_argument_errors():
     with pytest.raises(ValueError, match="units"):
         Dense(0)
-    with pytest.raises(ValueError, match="unknown activation 'relu6'.*valid names"):
-        Dense(3, activation="relu6")
+    with pytest.raises(ValueError, match="unknown activation 'relu7'.*valid names"):
+        Dense(3, activation="relu7")
     with pytest.raises(ValueError, match="unknown initializer"):
         Dense(3, kernel_initializer="glorot")
     with pytest.raises(ValueError, match="input_shape"):

@@ -166,6 +166,28 @@ def test_multi_head_attention_matches_torch(causal):
     check_parity(ours, lambda x, *w: _torch_mha(x, x, w, heads, mask), shapes=shapes, low=-1, high=1)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("mask_shape", ["tt", "bhtt"])
+def test_multi_head_attention_float_mask_gets_its_gradient_as_in_torch(fused, causal, mask_shape, monkeypatch):
+    """A float mask that requires grad (a learned bias) gets torch's gradient, summed over broadcast axes."""
+    monkeypatch.setattr(MultiHeadAttention, "fuse_projections", fused)
+    b, d, heads, t = 2, 8, 2, 5
+    mha = MultiHeadAttention(d, heads, causal=causal, dtype="float64")
+    shape = (t, t) if mask_shape == "tt" else (b, heads, t, t)
+    causal_t = torch.from_numpy(causal_mask(t, t, np.float64).copy()) if causal else 0.0
+
+    def ours(x, m, *w):
+        _set_mha(mha, w)
+        assert mha._plain_projections() is fused
+        return mha(x, mask=m)
+
+    def theirs(x, m, *w):
+        m = m if m.ndim == 2 else m.reshape(b * heads, t, t)  # torch's 3-D masks are (batch * heads, T, S)
+        return _torch_mha(x, x, w, heads, m + causal_t)
+    check_parity(ours, theirs, shapes=[(b, t, d), shape] + [(d, d), (d,)] * 4, low=-1, high=1)
+
+
 def test_multi_head_cross_attention_matches_torch():
     d, heads = 6, 3
     mha = MultiHeadAttention(d, heads)

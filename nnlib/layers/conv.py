@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import functional as F
 from .. import initializers
 from .. import regularizers as _regularizers
 from ..ops.conv import conv2d_channels_last, conv_output_size, pool2d_channels_last, same_padding
@@ -38,6 +39,11 @@ def _ints(value, n: int, what: str, who: str) -> tuple:
     if len(out) != n or any(v < 1 for v in out):
         raise ValueError(f"{who}: {what} must be a positive int or a tuple of {n} positive ints, got {value!r}")
     return out
+
+
+def _compact(values: tuple):
+    """One int when every axis has the same value (the file's loader checks it against the int default)."""
+    return values[0] if len(set(values)) == 1 else list(values)
 
 
 def _padding_arg(padding, n: int, who: str):
@@ -195,10 +201,11 @@ class _Conv(_Spatial):
         lift = (lambda t: t) if self.rank == 2 else (lambda t: (1,) + t)
         pads = _pads(self.padding, self._spatial(x.shape), self.kernel_size, self.strides, self.dilation_rate)
         pads = pads if self.rank == 2 else ((0, 0),) + pads
+        fuse = self.activation is F.relu  # one operation: no separate activation array and mask
         out = conv2d_channels_last(x4, kernel, self.bias, lift(self.strides), pads, lift(self.dilation_rate),
-                                   self.groups, who=self._who)
+                                   self.groups, who=self._who, relu=fuse)
         out = self._from_nhwc(out)
-        return out if self.activation is None else self.activation(out)
+        return out if self.activation is None or fuse else self.activation(out)
 
     def compute_output_shape(self, input_shape):
         """Chapter 16: batch, output sizes floor((n + pad - dilation (k - 1) - 1) / stride) + 1, filters."""
@@ -227,9 +234,9 @@ class _Conv(_Spatial):
     def get_config(self) -> dict:
         """Chapter 16: every constructor argument (for ``save``)."""
         config = super().get_config()
-        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
+        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=_compact(self.strides),
                       padding=self.padding if isinstance(self.padding, str) else list(self.padding),
-                      dilation_rate=list(self.dilation_rate), groups=self.groups,
+                      dilation_rate=_compact(self.dilation_rate), groups=self.groups,
                       activation=self.activation_name, use_bias=self.use_bias,
                       kernel_initializer=self.kernel_initializer if isinstance(self.kernel_initializer, str)
                       else "glorot_uniform",

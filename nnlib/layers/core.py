@@ -24,6 +24,11 @@ _ACTIVATIONS = {
     "gelu": F.gelu,
     "softmax": F.softmax,
     "leaky_relu": F.leaky_relu,
+    "silu": F.silu,
+    "swish": F.swish,
+    "elu": F.elu,
+    "softplus": F.softplus,
+    "relu6": F.relu6,
 }
 
 

@@ -215,13 +215,16 @@ class MultiHeadAttention(Layer):
                              f"Tk, {self.d_model}), got {tuple(src.shape)}")
         h = self.num_heads
         p = self.dropout if self.training else 0.0
+        # a float mask Tensor that requires grad (e.g. a learned bias) gets its gradient, as in torch
+        mask_t = mask if isinstance(mask, Tensor) and mask.requires_grad and is_grad_enabled() else None
         if context is None and cache is None and self._plain_projections():
             who = f"layer {self.name!r} (MultiHeadAttention)"
             add = None if mask is None else _additive_mask(mask, x.dtype, who)
             if causal:
                 keep = causal_mask(x.shape[1], x.shape[1], x.dtype)
                 add = keep if add is None else _with_causal(add, keep, who)
-            out, weights = _fused_self_attention(x, self.q_proj, self.k_proj, self.v_proj, h, add, p, who)
+            out, weights = _fused_self_attention(x, self.q_proj, self.k_proj, self.v_proj, h, add, p, who,
+                                                 mask_t=mask_t)
             out = self.out_proj(out)
             return (out, weights) if need_weights else out
         q = _SplitHeads.split(self.q_proj(x), h)
@@ -247,7 +250,9 @@ class MultiHeadAttention(Layer):
             else:
                 keep = causal_mask(q.shape[2], k.shape[2], q.dtype)
                 who = f"layer {self.name!r} (MultiHeadAttention)"
-                mask = _with_causal(_additive_mask(mask, q.dtype, who), keep, who)
+                combined = _with_causal(_additive_mask(mask, q.dtype, who), keep, who)
+                # keep the learned mask in the graph: mask + causal (a constant) passes its gradient through
+                mask = combined if mask_t is None else mask_t + Tensor(keep)
         result = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal, dropout_p=p,
                                               return_weights=need_weights)
         out, weights = result if need_weights else (result, None)
@@ -269,8 +274,11 @@ class MultiHeadAttention(Layer):
 
 
 def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense, n_heads: int, add,
-                          dropout_p: float, who: str = "MultiHeadAttention"):
+                          dropout_p: float, who: str = "MultiHeadAttention", mask_t: Tensor | None = None):
     """Self-attention from ``x`` (B, T, d) up to the merged heads (B, T, d), as one graph node.
+
+    ``mask_t``: the float mask Tensor behind ``add`` when it requires grad; it becomes
+    a parent and receives the scores' gradient (summed over broadcast axes).
 
     The three projections run as one matmul with the kernels side by side
     (d, 3d); the heads are strided views of its output, so nothing is split or
@@ -298,13 +306,18 @@ def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense
     qd, kd, vd = heads[0], heads[1], heads[2]
     out4, saved = attention_forward(qd, kd, vd, add, 1.0, dropout_p, who=who)
     out = out4.transpose(0, 2, 1, 3).reshape(b, t, d)
-    parents = (x, *kernels, *biases)
+    parents = (x, *kernels, *biases) + (() if mask_t is None else (mask_t,))
 
     def backward(g):
         g4 = g.reshape(b, t, n_heads, hd).transpose(0, 2, 1, 3)
         gqkv = np.empty((b, t, 3, n_heads, hd), dtype=qkv.dtype)
         gheads = gqkv.transpose(2, 0, 3, 1, 4)
-        attention_backward(g4, qd, kd, vd, saved, 1.0, out=(gheads[0], gheads[1], gheads[2]))
+        gmask = None
+        if mask_t is None:
+            attention_backward(g4, qd, kd, vd, saved, 1.0, out=(gheads[0], gheads[1], gheads[2]))
+        else:  # the mask is added after the scaling (folded into q), so its gradient is the scores'
+            gmask = attention_backward(g4, qd, kd, vd, saved, 1.0, out=(gheads[0], gheads[1], gheads[2]),
+                                       need_mask=True)[3]
         g2 = gqkv.reshape(b * t, 3 * d)
         grads = [(g2 @ w.T).reshape(xd.shape) if x.requires_grad else None]
         gw = x2.T @ g2 if any(k.requires_grad for k in kernels) else None
@@ -316,6 +329,8 @@ def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense
             gb = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
             gb[:d] *= scale
             grads += [gb[i * d:(i + 1) * d].copy() if bb.requires_grad else None for i, bb in enumerate(biases)]
+        if mask_t is not None:
+            grads.append(gmask)  # in the scores' shape (B, H, T, T); the engine sums it back to the mask's
         return tuple(grads)
     return Tensor.from_op(out, parents, backward), saved[0]
 

@@ -4,24 +4,32 @@ A 2-D convolution slides a small kernel over an image and takes, at every positi
 the dot product of the kernel with the patch under it. Written as loops that is six
 nested loops; written for NumPy it is one matrix product:
 
-1. **im2col**: a strided *view* of the (padded) input lists every patch,
-   shape (N, H_out, W_out, kh, kw, C) without copying; one copy turns it into a
-   matrix ``cols`` of shape (N*H_out*W_out, kh*kw*C), one row per output pixel.
-2. ``cols @ kernel`` with the kernel reshaped to (kh*kw*C, out_channels) gives every
-   output pixel of every image at once (one BLAS call).
-3. Backward: ``dkernel = cols^T @ dout``; **col2im** adds ``dout @ kernel[i, j]^T``
-   back onto the input pixels that kernel offset (i, j) touched, one product and one
-   strided add per offset (kh*kw of them, never a loop over pixels or images).
+1. **im2col**: list every patch as one column of a matrix ``cols_t`` of shape
+   (kh*kw*C, N*H_out*W_out): row (i, j, c) holds channel c of every patch at kernel
+   offset (i, j), copied from the (padded) input as whole image rows (kh*kw*C strided
+   copies, never a loop over pixels or images). A last row of ones multiplies the bias.
+2. ``cols_t.T @ kernel`` with the kernel reshaped to (kh*kw*C [+ bias row], out_channels)
+   gives every output pixel of every image at once, bias included (one BLAS call).
+3. Backward: ``cols_t @ dout`` gives the kernel's gradient and, in its last row, the
+   bias's; **col2im** adds ``dout @ kernel[i, j]^T`` back onto the input pixels that
+   kernel offset (i, j) touched, one product and one strided add per offset.
 
-Grouped convolutions (``groups``) do the same per group with one batched matmul.
+Grouped convolutions (``groups``) use the (patch, K) layout, one batched matmul per step.
+Max pooling whose windows sit side by side (stride = window) takes the maximum over
+each window's columns, then over its rows, remembering the first maximum (torch's
+choice on ties) for the backward pass.
 
 The functional API follows ``torch.nn.functional``: inputs NCHW (NCL for 1-D) and
 weights (out_channels, in_channels/groups, kh, kw). Internally everything runs
-channels-last (NHWC), the layout in which patches are contiguous and the output of
-the matmul needs no transpose; the Keras-style layers in :mod:`nnlib.layers.conv`
-call that core directly with kernels in Keras' layout (kh, kw, in/groups, out).
+channels-last (NHWC); the Keras-style layers in :mod:`nnlib.layers.conv` call that
+core directly with kernels in Keras' layout (kh, kw, in/groups, out), and fuse a ReLU
+activation into the convolution. Large work arrays are recycled between calls (see
+``_buffer``): a few hundred MB at most are kept per thread.
 """
 from __future__ import annotations
+
+import sys
+import threading
 
 import numpy as np
 
@@ -81,37 +89,118 @@ def _offset_slice(i: int, j: int, stride, dilation, out_hw) -> tuple:
             slice(w0, w0 + stride[1] * (out_hw[1] - 1) + 1, stride[1]))
 
 
+# ------------------------------------------------------------------ recycled buffers
+# A training step allocates the same large arrays (patch matrices, outputs, gradients)
+# every time. Fresh ones cost page faults (the allocator hands big blocks back to the
+# OS), several milliseconds per step; torch avoids this with a caching allocator. Here
+# each thread keeps the arrays it allocated and hands one out again once nothing else
+# refers to it (its reference count shows only this list): an array still held by a
+# graph, a Tensor or a view is never reused.
+_BUFFERS = threading.local()
+_BUFFER_BYTES = 256 * 2 ** 20  # at most this much kept per thread
+_PER_SHAPE = 4
+
+
+def _buffer(shape, dtype) -> np.ndarray:
+    """An uninitialized array (like ``np.empty``), recycled from an earlier step when one is free."""
+    try:
+        pool = _BUFFERS.pool
+    except AttributeError:
+        pool = _BUFFERS.pool = {}
+        _BUFFERS.nbytes = 0
+    key = (shape, dtype)
+    kept = pool.get(key)
+    if kept is None:
+        kept = pool[key] = []
+    for arr in kept:
+        if sys.getrefcount(arr) == 3:  # only the list, this loop and getrefcount's argument refer to it
+            return arr
+    arr = np.empty(shape, dtype)
+    if len(kept) < _PER_SHAPE and arr.nbytes >= 65536:
+        if _BUFFERS.nbytes + arr.nbytes > _BUFFER_BYTES:  # shapes changed a lot: start over
+            pool.clear()
+            _BUFFERS.nbytes = 0
+            kept = pool[key] = []
+        kept.append(arr)
+        _BUFFERS.nbytes += arr.nbytes
+    return arr
+
+
+def _zeros(shape, dtype) -> np.ndarray:
+    arr = _buffer(shape, dtype)
+    arr.fill(0)
+    return arr
+
+
 def _pad(x: np.ndarray, pads, value=0.0) -> np.ndarray:
-    if not any(pads[0]) and not any(pads[1]):
+    """NHWC ``x`` padded on the two spatial axes (``x`` itself, no copy, when every padding is 0)."""
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
         return x
-    return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
+    n, h, w, c = x.shape
+    xp = _buffer((n, h + pt + pb, w + pl + pr, c), x.dtype)
+    xp.fill(value)  # one fill and one copy: cheaper than np.pad's general machinery
+    xp[:, pt:pt + h, pl:pl + w, :] = x
+    return xp
 
 
 # ------------------------------------------------------------------- convolution core
-def _conv_forward(x, w, b, stride, dilation, pads, groups, keep_cols: bool):
-    """NHWC ``x``, kernel ``w`` (kh, kw, C/groups, O) -> (NHWC output, saved state for backward)."""
+def _conv_forward(x, w, b, stride, dilation, pads, groups, keep_cols: bool, relu: bool = False):
+    """NHWC ``x``, kernel ``w`` (kh, kw, C/groups, O) -> (NHWC output, saved state for backward).
+
+    ``relu``: apply max(0, .) in place on the result (the layers' fused activation).
+    """
     n, h, wd, c = x.shape
     kh, kw, cg, o = w.shape
-    xp = _pad(x, pads)
+    (pt, pb), (pl, pr) = pads
+    xp_shape = (n, h + pt + pb, wd + pl + pr, c)
+    # ungrouped with several channels: the padded input is built channels-first below, directly
+    xp = None if groups == 1 and c > 1 else _pad(x, pads)
     out_hw = (conv_output_size(h, kh, stride[0], dilation[0], sum(pads[0])),
               conv_output_size(wd, kw, stride[1], dilation[1], sum(pads[1])))
-    win = _windows(xp, (kh, kw), stride, dilation, out_hw)
     m, k = n * out_hw[0] * out_hw[1], kh * kw * cg
+    cols = cols_t = None
     if groups == 1:
-        cols = np.ascontiguousarray(win).reshape(m, k)
+        # the patch matrix transposed, (K [+ 1], M): row (i, j, c) holds channel c of every
+        # patch at kernel offset (i, j), copied as whole image rows (kh*kw*C strided copies),
+        # and the products run faster with this operand than with its transpose. A row of
+        # ones multiplies the bias: the one product also adds the bias, and the weight-
+        # gradient product also sums the bias gradient.
+        if c == 1:
+            xc = xp.reshape(1, n, xp_shape[1], xp_shape[2])
+        else:  # (C, N, H + pads, W + pads): the transposed copy and the padding in one pass
+            xc = _buffer((c, n, xp_shape[1], xp_shape[2]), x.dtype)
+            if pt or pb or pl or pr:
+                xc.fill(0)
+            xc[:, :, pt:pt + h, pl:pl + wd] = x.transpose(3, 0, 1, 2)
+        cols_t = _buffer((k + (b is not None), n, out_hw[0], out_hw[1]), x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                r = (i * kw + j) * cg
+                cols_t[r:r + cg] = xc[(slice(None),) + _offset_slice(i, j, stride, dilation, out_hw)]
+        del xc
         w2 = w.reshape(k, o)
-        out = cols @ w2
+        if b is not None:
+            cols_t[k] = 1
+            w2 = np.concatenate([w2, b.reshape(1, o)])
+        cols_t = cols_t.reshape(-1, m)
+        out = np.matmul(cols_t.T, w2, out=_buffer((m, o), x.dtype))
     else:
+        win = _windows(xp, (kh, kw), stride, dilation, out_hw)
         og = o // groups
         win7 = win.reshape(n, out_hw[0], out_hw[1], kh, kw, groups, cg)
         cols = np.ascontiguousarray(win7.transpose(5, 0, 1, 2, 3, 4, 6)).reshape(groups, m, k)
         w2 = w.reshape(k, groups, og).transpose(1, 0, 2)  # (G, K, Og)
         out = np.matmul(cols, w2).transpose(1, 0, 2).reshape(m, o)
-    if b is not None:
-        out += b
-    saved = dict(xshape=x.shape, xp_shape=xp.shape, pads=pads, out_hw=out_hw, stride=stride, dilation=dilation,
-                 groups=groups, w2=w2, wshape=w.shape, cols=cols if keep_cols else None)
-    return out.reshape(n, out_hw[0], out_hw[1], o), saved
+        if b is not None:
+            out += b
+    if relu:
+        np.maximum(out, 0, out=out)
+    out = out.reshape(n, out_hw[0], out_hw[1], o)
+    saved = dict(xshape=x.shape, xp_shape=xp_shape, pads=pads, out_hw=out_hw, stride=stride, dilation=dilation,
+                 groups=groups, w=w, wshape=w.shape, cols=cols if keep_cols else None,
+                 cols_t=cols_t if keep_cols else None, relu_out=out if relu else None)
+    return out, saved
 
 
 def _conv_backward(g, s, need_x: bool, need_w: bool, need_b: bool):
@@ -120,30 +209,40 @@ def _conv_backward(g, s, need_x: bool, need_w: bool, need_b: bool):
     kh, kw, cg, o = s["wshape"]
     groups, out_hw = s["groups"], s["out_hw"]
     m = n * out_hw[0] * out_hw[1]
+    if s["relu_out"] is not None:  # the fused ReLU: the gradient passes where the output is positive
+        positive = np.greater(s["relu_out"], 0, out=_buffer(g.shape, bool))
+        g = np.multiply(g, positive, out=_buffer(g.shape, g.dtype))
+        del positive
     g2 = g.reshape(m, o)
-    db = g2.sum(axis=0) if need_b else None
-    dw = dx = None
+    dw = db = dx = None
     if groups == 1:
-        if need_w:
-            dw = (s["cols"].T @ g2).reshape(kh, kw, cg, o)
+        k = kh * kw * cg
+        if need_w or need_b:
+            dwb = s["cols_t"] @ g2  # (K [+ 1], O): the last row, against the ones, is the bias gradient
+            dw = dwb[:k].reshape(kh, kw, cg, o) if need_w else None
+            if need_b:
+                db = dwb[k]
         if need_x:  # one (M, O) @ (O, C) product per kernel offset, added straight into place
-            dxp = np.zeros(s["xp_shape"], dtype=g.dtype)
-            w_t = s["w2"].reshape(kh, kw, cg, o).transpose(0, 1, 3, 2)
-            part = np.empty((m, c), dtype=g.dtype)
+            dxp = _zeros(s["xp_shape"], g.dtype)
+            w_t = s["w"].transpose(0, 1, 3, 2)
+            part = _buffer((m, c), g.dtype)
             for i in range(kh):
                 for j in range(kw):
                     np.matmul(g2, w_t[i, j], out=part)
                     dxp[_offset_slice(i, j, s["stride"], s["dilation"], out_hw)] += \
                         part.reshape(n, out_hw[0], out_hw[1], c)
+            del part
             (pt, _), (pl, _) = s["pads"]
-            return dxp[:, pt:pt + h, pl:pl + wd, :], dw, db
+            dx = dxp[:, pt:pt + h, pl:pl + wd, :]
     else:
         og = o // groups
+        db = g2.sum(axis=0) if need_b else None
         gg = g2.reshape(m, groups, og).transpose(1, 0, 2)  # (G, M, Og)
         if need_w:
             dw = np.matmul(s["cols"].transpose(0, 2, 1), gg).transpose(1, 0, 2).reshape(kh, kw, cg, o)
         if need_x:
-            dcols = np.matmul(gg, s["w2"].transpose(0, 2, 1))  # (G, M, K)
+            w2 = s["w"].reshape(kh * kw * cg, groups, og).transpose(1, 0, 2)
+            dcols = np.matmul(gg, w2.transpose(0, 2, 1))  # (G, M, K)
             dcols = dcols.reshape(groups, n, out_hw[0], out_hw[1], kh, kw, cg).transpose(1, 2, 3, 4, 5, 0, 6)
             dxp = np.zeros(s["xp_shape"], dtype=g.dtype)
             per_group = dxp.reshape(dxp.shape[:3] + (groups, cg))
@@ -156,10 +255,11 @@ def _conv_backward(g, s, need_x: bool, need_w: bool, need_b: bool):
 
 
 def conv2d_channels_last(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-                         groups: int = 1, who: str = "conv2d") -> Tensor:
+                         groups: int = 1, who: str = "conv2d", relu: bool = False) -> Tensor:
     """Chapter 16: 2-D convolution of NHWC ``x`` with a Keras-layout ``kernel`` (kh, kw, C/groups, out).
 
     The core the layers use; ``pads`` are explicit ((top, bottom), (left, right)).
+    ``relu=True`` returns ``relu(conv)`` as one operation (no separate activation array).
     """
     x, kernel = _as_tensor(x), _as_tensor(kernel)
     bias = None if bias is None else _as_tensor(bias)
@@ -178,8 +278,9 @@ def conv2d_channels_last(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0,
                              f"got {bias.shape}")
         bd = bias.data.astype(dtype, copy=False)
     _check_output(xd.shape[1:3], wd.shape[:2], strides, dilation, pads, who, xd.shape)
+    need_w = kernel.requires_grad or (bias is not None and bias.requires_grad)
     out, saved = _conv_forward(xd, wd, bd, tuple(strides), tuple(dilation), pads, groups,
-                               keep_cols=kernel.requires_grad)
+                               keep_cols=need_w, relu=relu)
     parents = (x, kernel) if bias is None else (x, kernel, bias)
 
     def backward(g):
@@ -275,6 +376,8 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
     xd = x.data
     if xd.ndim != 4:
         raise ValueError(f"{who}: expected a 4-D input, got shape {xd.shape}")
+    if kind not in ("max", "avg"):
+        raise ValueError(f"{who}: kind must be 'max' or 'avg', got {kind!r}")
     kernel, strides = tuple(kernel), tuple(strides)
     for k, p in zip(kernel, pads):
         if max(p) > k // 2:
@@ -284,14 +387,15 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
     out_hw = (conv_output_size(h, kernel[0], strides[0], 1, sum(pads[0])),
               conv_output_size(w, kernel[1], strides[1], 1, sum(pads[1])))
     xp = _pad(xd, pads, -np.inf if kind == "max" else 0.0)
+    (pt, _), (pl, _) = pads
+    if kind == "max" and strides == kernel:
+        return _max_pool_tiled(x, xp, kernel, out_hw, (pt, pl))
     offsets = [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
     sl = [_offset_slice(i, j, strides, (1, 1), out_hw) for i, j in offsets]
     # the windows tile the padded input exactly: every pixel is in one window, so the
     # backward can write each offset's share instead of adding it into zeros
     tiles = out_hw[0] * strides[0] == xp.shape[1] and out_hw[1] * strides[1] == xp.shape[2] and \
         strides[0] == kernel[0] and strides[1] == kernel[1]
-    if kind not in ("max", "avg"):
-        raise ValueError(f"{who}: kind must be 'max' or 'avg', got {kind!r}")
     out = xp[sl[0]].copy()
     for s in sl[1:]:
         if kind == "max":
@@ -300,27 +404,13 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
             out += xp[s]
     if kind == "avg":
         out *= 1.0 / len(sl)
-    (pt, _), (pl, _) = pads
 
     def backward(g):
         if tiles:  # every pixel in exactly one window: work on the (N, Ho, kh, Wo, kw, C) view at once
             kh, kw = kernel
             dxp = np.empty(xp.shape, dtype=g.dtype)
             blocks = (n, out_hw[0], kh, out_hw[1], kw, c)
-            g6 = g[:, :, None, :, None, :]
-            if kind == "max":
-                hit = xp.reshape(blocks) == out[:, :, None, :, None, :]
-                seen = None  # keep only the first maximum of each window, as torch
-                for i, j in offsets:
-                    part = hit[:, :, i, :, j]
-                    if seen is None:
-                        seen = part.copy()
-                    else:
-                        part &= ~seen
-                        seen |= part
-                np.multiply(hit, g6, out=dxp.reshape(blocks))
-            else:
-                dxp.reshape(blocks)[...] = g6 * (1.0 / len(sl))
+            dxp.reshape(blocks)[...] = g[:, :, None, :, None, :] * (1.0 / len(sl))
         else:
             dxp = np.zeros(xp.shape, dtype=g.dtype)
             if kind == "max":
@@ -337,6 +427,75 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
                 gs = g * (1.0 / len(sl))
                 for s in sl:
                     dxp[s] += gs
+        return (dxp[:, pt:pt + h, pl:pl + w, :],)
+    return Tensor.from_op(out, (x,), backward)
+
+
+def _first_max(parts):
+    """Elementwise maximum of the arrays ``parts`` and, per element, the index of the first one holding it.
+
+    The index is uint8 (bool for two parts); a later part wins only when strictly
+    greater, so ties go to the earliest part, as torch's max pooling does.
+    """
+    shape = parts[0].shape
+    best = np.maximum(parts[0], parts[1], out=_buffer(shape, parts[0].dtype))
+    which = np.greater(parts[1], parts[0], out=_buffer(shape, bool))
+    if len(parts) > 2:
+        which = which.astype(np.uint8)
+        for k, part in enumerate(parts[2:], start=2):
+            np.copyto(which, k, where=part > best)
+            np.maximum(best, part, out=best)
+    return best, which
+
+
+def _pick(which, k: int):
+    """Where ``_first_max`` chose part ``k``."""
+    if which.dtype == bool:
+        return which if k == 1 else np.logical_not(which, out=_buffer(which.shape, bool))
+    return np.equal(which, k, out=_buffer(which.shape, bool))
+
+
+def _max_pool_tiled(x, xp, kernel, out_hw, offset) -> Tensor:
+    """Max pooling when the stride equals the window (windows side by side, none overlapping).
+
+    Two passes over the NHWC data: the maximum within each row of a window (over its
+    kw columns), then over the window's kh rows, each remembering which one won (the
+    first maximum in raster order, as torch). The row pass works on whole image rows,
+    so NumPy's inner loops run over W_out*C values, not C. Backward sends each
+    gradient back along the two recorded choices.
+    """
+    (kh, kw), (ho, wo) = kernel, out_hw
+    n, c = xp.shape[0], xp.shape[3]
+    hc, wc = ho * kh, wo * kw
+    v = xp[:, :hc, :wc, :].reshape(n, hc, wo, kw, c)
+    if kw == 1:
+        across, col = v[:, :, :, 0, :], None
+    else:
+        across, col = _first_max([v[:, :, :, j, :] for j in range(kw)])
+    rows = across.reshape(n, ho, kh, wo, c)
+    if kh == 1:
+        out, row = np.array(rows[:, :, 0], copy=True), None
+    else:
+        out, row = _first_max([rows[:, :, i] for i in range(kh)])
+    del across, rows  # a recycled buffer: free for the next call
+    (pt, pl), (h, w) = offset, x.shape[1:3]
+    xp_shape = xp.shape  # the backward keeps only the choices, not the input
+
+    def backward(g):
+        dxp = (_buffer if (hc, wc) == xp_shape[1:3] else _zeros)(xp_shape, g.dtype)
+        if row is None:
+            g_rows = g.reshape(n, ho, 1, wo, c)
+        else:
+            g_rows = _buffer((n, ho, kh, wo, c), g.dtype)
+            for i in range(kh):
+                np.multiply(g, _pick(row, i), out=g_rows[:, :, i])
+        g_rows = g_rows.reshape(n, hc, wo, c)
+        d = dxp[:, :hc, :wc, :].reshape(n, hc, wo, kw, c)
+        if col is None:
+            d[:, :, :, 0, :] = g_rows
+        else:
+            for j in range(kw):
+                np.multiply(g_rows, _pick(col, j), out=d[:, :, :, j, :])
         return (dxp[:, pt:pt + h, pl:pl + w, :],)
     return Tensor.from_op(out, (x,), backward)
 
