@@ -19,7 +19,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import time_block, training_step  # noqa: E402
 
 CHANNELS = (16, 32)
 CLASSES = 10
@@ -69,16 +69,12 @@ def nnlib_step_fn(x, y, weights):
     opt = Adam(params, lr=1e-3)
     xt = nnlib.Tensor(x)
 
-    def step():
+    def forward():
         h = xt
         for layer in layers:
             h = layer(h)
-        loss = F.cross_entropy(h, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+        return h
+    return training_step(forward, lambda h: F.cross_entropy(h, y), opt)
 
 
 def torch_step_fn(x, y, weights):
@@ -106,21 +102,7 @@ def torch_step_fn(x, y, weights):
     xt = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
     yt = torch.from_numpy(y)
 
-    def step():
-        loss = loss_fn(model(xt), yt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
-
-
-def time_block(step, n: int) -> tuple:
-    """(wall ms, CPU ms) per step over ``n`` steps; CPU time (this process) is less disturbed by a busy machine."""
-    start, cpu = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        step()
-    return ((time.perf_counter() - start) / n * 1000.0, (time.process_time() - cpu) / n * 1000.0)
+    return training_step(lambda: model(xt), lambda out: loss_fn(out, yt), opt)
 
 
 def run(sizes, batch: int, rounds: int, steps: int) -> list:

@@ -18,9 +18,10 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from _timing import time_block, training_step  # benchmarks/ is on sys.path when run as a script
 
 SIZES = (784, 256, 256, 10)
 
@@ -48,18 +49,14 @@ def nnlib_step_fn(x, y, weights):
     opt = Adam(params, lr=1e-3)
     xt = nnlib.Tensor(x)
 
-    def step():
+    def forward():
         h = xt
         for i in range(0, len(params), 2):
             h = h @ params[i] + params[i + 1]
             if i < len(params) - 2:
                 h = h.relu()
-        loss = F.cross_entropy(h, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
+        return h
+    return training_step(forward, lambda h: F.cross_entropy(h, y), opt)
 
 
 def torch_step_fn(x, y, weights):
@@ -79,20 +76,7 @@ def torch_step_fn(x, y, weights):
     loss_fn = torch.nn.CrossEntropyLoss()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
-    def step():
-        loss = loss_fn(model(xt), yt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
-
-
-def time_block(step, n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        step()
-    return (time.perf_counter() - start) / n * 1000.0
+    return training_step(lambda: model(xt), lambda out: loss_fn(out, yt), opt)
 
 
 def peak_memory_mb(framework: str, batch: int, steps: int) -> float:
@@ -129,8 +113,8 @@ def run(batches, rounds: int, steps: int, memory: bool) -> list:
             ours(), theirs()
         t_ours, t_theirs = [], []
         for _ in range(rounds):
-            t_ours.append(time_block(ours, steps))
-            t_theirs.append(time_block(theirs, steps))
+            t_ours.append(time_block(ours, steps)[0])
+            t_theirs.append(time_block(theirs, steps)[0])
         row = {
             "batch": batch,
             "nnlib_ms": statistics.median(t_ours),
