@@ -21,7 +21,8 @@ from .. import regularizers as _regularizers
 from ..ops.conv import conv2d_channels_last, conv_output_size, pool2d_channels_last, same_padding
 from ..tensor import Parameter
 from .base import Layer, _auto_name, _snake, register_layer
-from .core import _shape_text, activation_name, get_activation
+from ..inputs import shape_text as _shape_text
+from .core import activation_name, get_activation
 
 __all__ = ["Conv1D", "Conv2D", "Conv2d", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
            "GlobalAveragePooling2D"]

@@ -11,6 +11,7 @@ from .. import functional as F
 from .. import initializers
 from .. import regularizers as _regularizers
 from ..random import get_rng
+from ..inputs import shape_text as _shape_text
 from ..tensor import Parameter
 from .base import Layer, register_layer
 
@@ -49,10 +50,6 @@ def activation_name(activation) -> str | None:
         if fn is activation:
             return name
     return getattr(activation, "__name__", "custom")
-
-
-def _shape_text(shape) -> str:
-    return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 @register_layer

@@ -19,7 +19,7 @@ import numpy as np
 from .. import initializers
 from ..tensor import Parameter, Tensor
 from .base import Layer, register_layer
-from .core import _shape_text
+from ..inputs import shape_text as _shape_text
 
 __all__ = ["BatchNormalization", "batch_norm_train"]
 

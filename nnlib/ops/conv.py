@@ -33,7 +33,7 @@ import threading
 
 import numpy as np
 
-from ..tensor import Tensor, _operand
+from ..tensor import Tensor, as_tensor
 
 __all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "conv2d_channels_last", "pool2d_channels_last", "conv_output_size", "same_padding"]
@@ -66,10 +66,6 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple:
     out = -(-size // stride)
     total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
     return total // 2, total - total // 2
-
-
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(_operand(x))
 
 
 def _windows(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
@@ -261,8 +257,8 @@ def conv2d_channels_last(x, kernel, bias=None, strides=(1, 1), pads=((0, 0), (0,
     The core the layers use; ``pads`` are explicit ((top, bottom), (left, right)).
     ``relu=True`` returns ``relu(conv)`` as one operation (no separate activation array).
     """
-    x, kernel = _as_tensor(x), _as_tensor(kernel)
-    bias = None if bias is None else _as_tensor(bias)
+    x, kernel = as_tensor(x), as_tensor(kernel)
+    bias = None if bias is None else as_tensor(bias)
     xd, wd = x.data, kernel.data
     if xd.ndim != 4:
         raise ValueError(f"{who}: expected a 4-D input (batch, height, width, channels), got shape {xd.shape}")
@@ -332,7 +328,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     (ph, pw), ``'valid'`` or ``'same'`` (stride 1). Returns (N, out_channels, H_out, W_out).
     """
     who = "conv2d"
-    x, w = _as_tensor(input), _as_tensor(weight)
+    x, w = as_tensor(input), as_tensor(weight)
     if x.ndim != 4:
         raise ValueError(f"{who}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
     if w.ndim != 4:
@@ -349,7 +345,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
     """Chapter 16: 1-D convolution as ``torch.nn.functional.conv1d``: input (N, C, L), weight (out, C/groups, k)."""
     who = "conv1d"
-    x, w = _as_tensor(input), _as_tensor(weight)
+    x, w = as_tensor(input), as_tensor(weight)
     if x.ndim != 3:
         raise ValueError(f"{who}: expected a 3-D input (N, C, L), got shape {x.shape}")
     if w.ndim != 3:
@@ -372,7 +368,7 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
     window (as torch); average pooling pads with zeros and divides by the full window
     size (torch's ``count_include_pad=True``).
     """
-    x = _as_tensor(x)
+    x = as_tensor(x)
     xd = x.data
     if xd.ndim != 4:
         raise ValueError(f"{who}: expected a 4-D input, got shape {xd.shape}")
@@ -501,7 +497,7 @@ def _max_pool_tiled(x, xp, kernel, out_hw, offset) -> Tensor:
 
 
 def _pool_nchw(input, kernel_size, stride, padding, kind, who, n):
-    x = _as_tensor(input)
+    x = as_tensor(input)
     if x.ndim != n + 2:
         layout = "(N, C, H, W)" if n == 2 else "(N, C, L)"
         raise ValueError(f"{who}: expected a {n + 2}-D input {layout}, got shape {x.shape}")
