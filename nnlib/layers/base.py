@@ -398,8 +398,17 @@ class Layer(Module):
         return int(total)
 
     def regularization_losses(self) -> list:
-        """Chapter 09: penalty Tensors (e.g. L2 on the kernel) that ``fit`` adds to the loss."""
-        return []
+        """Chapter 09: penalty Tensors (e.g. L2 on the kernel) that ``fit`` adds to the loss.
+
+        A layer with ``kernel_regularizer``/``bias_regularizer`` (Dense, Conv2D ...)
+        gets ``regularizer(weight)`` for each one set; other layers have none.
+        """
+        losses = []
+        for reg_name, weight_name in (("kernel_regularizer", "kernel"), ("bias_regularizer", "bias")):
+            regularizer, weight = getattr(self, reg_name, None), getattr(self, weight_name, None)
+            if regularizer is not None and weight is not None:
+                losses.append(regularizer(weight))
+        return losses
 
     @classmethod
     def from_config(cls, config: dict):

@@ -223,15 +223,6 @@ class _Conv(_Spatial):
             spatial.append(conv_output_size(n, k, s, d, before + after))
         return self._with_spatial(input_shape, spatial, self.filters)
 
-    def regularization_losses(self) -> list:
-        """Chapter 09: the kernel/bias penalties (empty without regularizers)."""
-        losses = []
-        if self.kernel_regularizer is not None and self.kernel is not None:
-            losses.append(self.kernel_regularizer(self.kernel))
-        if self.bias_regularizer is not None and self.bias is not None:
-            losses.append(self.bias_regularizer(self.bias))
-        return losses
-
     def get_config(self) -> dict:
         """Chapter 16: every constructor argument (for ``save``)."""
         config = super().get_config()

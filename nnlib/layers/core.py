@@ -131,15 +131,6 @@ class Dense(Layer):
         """Chapter 06: the input shape with its last axis replaced by ``units``."""
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def regularization_losses(self) -> list:
-        """Chapter 09: the kernel/bias penalties (empty without regularizers)."""
-        losses = []
-        if self.kernel_regularizer is not None and self.kernel is not None:
-            losses.append(self.kernel_regularizer(self.kernel))
-        if self.bias_regularizer is not None and self.bias is not None:
-            losses.append(self.bias_regularizer(self.bias))
-        return losses
-
     def get_config(self) -> dict:
         """Chapter 07: units, activation, initializers, regularizers, dtype (for ``save``)."""
         config = super().get_config()
