@@ -351,3 +351,16 @@ def test_recycled_buffers_never_overwrite_arrays_still_in_use():
     again = C.conv2d_channels_last(big, w.data, pads=((1, 1), (1, 1)))
     assert again.data.__array_interface__["data"][0] == address  # dropped: recycled
     np.testing.assert_array_equal(again.data, held.data)
+
+
+def test_non_uniform_strides_and_dilation_round_trip(tmp_path):
+    """Tuple arguments are saved as lists and pass the loader's strict config check."""
+    nnlib.manual_seed(0)
+    model = Sequential([Conv2D(4, (3, 2), strides=(1, 2), dilation_rate=(2, 1), padding=(1, 0),
+                               input_shape=(9, 8, 2)), Flatten(), Dense(3)])
+    save_model(model, tmp_path / "m.nnlib")
+    back = load_model(tmp_path / "m.nnlib")
+    conv = back.layers[0]
+    assert (conv.strides, conv.dilation_rate, conv.padding) == ((1, 2), (2, 1), (1, 0))
+    x = np.random.default_rng(0).normal(size=(2, 9, 8, 2)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(x, verbose=0), model.predict(x, verbose=0))

@@ -22,7 +22,7 @@ from ..ops.conv import conv2d_channels_last, conv_output_size, pool2d_channels_l
 from ..tensor import Parameter
 from .base import Layer, _auto_name, _snake, register_layer
 from ..inputs import shape_text as _shape_text
-from .core import activation_name, get_activation
+from .core import set_kernel_options
 
 __all__ = ["Conv1D", "Conv2D", "Conv2d", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
            "GlobalAveragePooling2D"]
@@ -30,21 +30,22 @@ __all__ = ["Conv1D", "Conv2D", "Conv2d", "MaxPooling2D", "MaxPool2D", "AveragePo
 _FORMATS = ("channels_last", "channels_first")
 
 
-def _ints(value, n: int, what: str, who: str) -> tuple:
+def _int_tuple(value, n: int, minimum: int):
+    """``value`` (an int, or ``n`` ints) as a tuple of ``n`` ints each >= ``minimum``; None if it is not one."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (int(value),) * n
     try:
         out = tuple(int(v) for v in value)
     except TypeError:
-        out = ()
-    if len(out) != n or any(v < 1 for v in out):
+        return None
+    return out if len(out) == n and all(v >= minimum for v in out) else None
+
+
+def _ints(value, n: int, what: str, who: str) -> tuple:
+    out = _int_tuple(value, n, 1)
+    if out is None:
         raise ValueError(f"{who}: {what} must be a positive int or a tuple of {n} positive ints, got {value!r}")
     return out
-
-
-def _compact(values: tuple):
-    """One int when every axis has the same value (the file's loader checks it against the int default)."""
-    return values[0] if len(set(values)) == 1 else list(values)
 
 
 def _padding_arg(padding, n: int, who: str):
@@ -52,13 +53,8 @@ def _padding_arg(padding, n: int, who: str):
         if padding.lower() not in ("valid", "same"):
             raise ValueError(f"{who}: padding must be 'valid', 'same' or an int/tuple, got {padding!r}")
         return padding.lower()
-    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
-        padding = (int(padding),) * n
-    try:
-        out = tuple(int(p) for p in padding)
-    except TypeError:
-        out = ()
-    if len(out) != n or any(p < 0 for p in out):
+    out = _int_tuple(padding, n, 0)
+    if out is None:
         raise ValueError(f"{who}: padding must be 'valid', 'same' or {n} non-negative ints, got {padding!r}")
     return out
 
@@ -156,17 +152,8 @@ class _Conv(_Spatial):
         self.dilation_rate = _ints(dilation_rate, self.rank, "dilation_rate", who)
         self.padding = _padding_arg(padding, self.rank, who)
         self._init_format(data_format)
-        self.activation_name = activation_name(activation)
-        self.activation = get_activation(activation)
-        initializers.get(kernel_initializer)
-        initializers.get(bias_initializer)
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
-        self.use_bias = bool(use_bias)
-        self.dtype = self._float_dtype(dtype)
-        self.kernel = None
-        self.bias = None
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                           bias_regularizer, dtype)
         self._build_if_shape_known()
 
     def build(self, input_shape) -> None:
@@ -226,9 +213,9 @@ class _Conv(_Spatial):
     def get_config(self) -> dict:
         """Chapter 16: every constructor argument (for ``save``)."""
         config = super().get_config()
-        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=_compact(self.strides),
+        config.update(filters=self.filters, kernel_size=list(self.kernel_size), strides=list(self.strides),
                       padding=self.padding if isinstance(self.padding, str) else list(self.padding),
-                      dilation_rate=_compact(self.dilation_rate), groups=self.groups,
+                      dilation_rate=list(self.dilation_rate), groups=self.groups,
                       activation=self.activation_name, use_bias=self.use_bias,
                       kernel_initializer=self.kernel_initializer if isinstance(self.kernel_initializer, str)
                       else "glorot_uniform",

@@ -52,6 +52,22 @@ def activation_name(activation) -> str | None:
     return getattr(activation, "__name__", "custom")
 
 
+def set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                       bias_regularizer, dtype) -> None:
+    """Chapters 06 and 16: the options Dense and the convolutions share, checked; weights come at ``build``."""
+    layer.activation_name = activation_name(activation)
+    layer.activation = get_activation(activation)
+    initializers.get(kernel_initializer)  # an unknown name fails here, not at build time
+    initializers.get(bias_initializer)
+    layer.kernel_initializer, layer.bias_initializer = kernel_initializer, bias_initializer
+    layer.kernel_regularizer = _regularizers.get(kernel_regularizer)
+    layer.bias_regularizer = _regularizers.get(bias_regularizer)
+    layer.use_bias = bool(use_bias)
+    layer.dtype = layer._float_dtype(dtype)
+    layer.kernel = None
+    layer.bias = None
+
+
 @register_layer
 class Dense(Layer):
     """Chapter 06: a fully connected layer, ``activation(x @ kernel + bias)``.
@@ -72,18 +88,8 @@ class Dense(Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or int(units) <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = int(units)
-        self.activation_name = activation_name(activation)
-        self.activation = get_activation(activation)
-        initializers.get(kernel_initializer)
-        initializers.get(bias_initializer)
-        self.kernel_initializer = kernel_initializer
-        self.bias_initializer = bias_initializer
-        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
-        self.bias_regularizer = _regularizers.get(bias_regularizer)
-        self.use_bias = bool(use_bias)
-        self.dtype = self._float_dtype(dtype)
-        self.kernel = None
-        self.bias = None
+        set_kernel_options(self, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                           bias_regularizer, dtype)
         self._build_if_shape_known()
 
     def build(self, input_shape) -> None:

@@ -33,10 +33,11 @@ import warnings
 
 import numpy as np
 
-from .. import keras_losses, optim
+from .. import optim
 from ..io import ModelFileError, load_archive, save_archive
 from ..layers.base import Layer, register_model, registered_models
 from . import _metrics
+from . import losses as keras_losses
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "register_model"]
 
