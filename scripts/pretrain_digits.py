@@ -37,12 +37,26 @@ import nnlib  # noqa: E402
 from nnlib.data import train_test_split  # noqa: E402
 from nnlib.datasets import load_digits  # noqa: E402
 from nnlib.layers import BatchNormalization, Dense, Dropout  # noqa: E402
+from nnlib.io import load_archive  # noqa: E402
 from nnlib.models import Sequential, load_model, save_model  # noqa: E402
 
 CHECKPOINT = os.path.join(ROOT, "data", "checkpoints", "digits_0to4.nnlib")
 SEED = 0
 EPOCHS = 30
 BATCH = 32
+#: every kernel tried gives at least this test accuracy on digits 0-4 (SkylakeX 0.996, Haswell 0.978)
+MIN_ACCURACY = 0.97
+
+
+def blas_build() -> dict:
+    """The BLAS that NumPy runs here: library, version and kernel (what bit-identity depends on)."""
+    from threadpoolctl import threadpool_info  # scikit-learn's dependency; the script only
+
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            return {"numpy": np.__version__, "library": info.get("internal_api"),
+                    "version": info.get("version"), "kernel": info.get("architecture")}
+    return {"numpy": np.__version__, "library": None, "version": None, "kernel": None}
 
 
 def _scaled(lo: int, hi: int):
@@ -89,6 +103,11 @@ def pretrain() -> tuple:
     return model, float(acc)
 
 
+def trained_with(path: str = CHECKPOINT):
+    """The BLAS build recorded in a checkpoint's metadata (None for a file without one)."""
+    return load_archive(path).metadata.get("trained_with")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=CHECKPOINT)
@@ -96,14 +115,21 @@ def main(argv=None) -> int:
                         help="retrain and compare the weights with the file at --out instead of writing it")
     args = parser.parse_args(argv)
     model, acc = pretrain()
-    print(f"test accuracy on digits 0-4: {acc:.4f}")
+    here = blas_build()
+    print(f"test accuracy on digits 0-4: {acc:.4f} (BLAS: {here})")
     if args.check:
         shipped = load_model(args.out)
-        same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), shipped.get_weights()))
-        print("weights identical to the shipped file" if same else "weights DIFFER from the shipped file "
-              "(expected on another BLAS build; same machine should match)")
-        return 0 if same else 1
-    save_model(model, args.out, include_optimizer=False)
+        recorded = trained_with(args.out)
+        if recorded == here:
+            same = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), shipped.get_weights()))
+            print("weights identical to the shipped file" if same else
+                  "weights DIFFER from the shipped file under the BLAS it was trained with")
+            return 0 if same else 1
+        ok = acc >= MIN_ACCURACY
+        print(f"trained with {recorded}, so only the behaviour is comparable here: accuracy "
+              f"{acc:.4f} {'>=' if ok else '<'} {MIN_ACCURACY}")
+        return 0 if ok else 1
+    save_model(model, args.out, include_optimizer=False, metadata={"trained_with": here})
     print(f"wrote {args.out}")
     return 0
 
