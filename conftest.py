@@ -8,6 +8,10 @@
   lax.
 - Plots: the kernels get matplotlib's inline backend (an inherited ``MPLBACKEND``,
   e.g. ``Agg`` on CI, would drop the figures the stored outputs contain).
+- Each learner notebook runs once: when the browser tests (tests/browser) run it in
+  JupyterLab in the same session, lax nbval does not run it a second time (the browser
+  test is stricter: only the exercise stubs' NotImplementedError may appear). Without
+  the browser tools (and without ``NNLIB_REQUIRE_BROWSER=1``) lax nbval runs it.
 - Hypothesis: a derandomized profile, so property tests are deterministic.
 """
 
@@ -81,3 +85,45 @@ def pytest_collect_file(file_path, parent):
             # read by IPyNbFile.collect() when it builds each cell's options
             node.compare_outputs = (not everything_lax) and is_strict_notebook(file_path)
     return collected
+
+
+BROWSER_TEST = "test_notebook_in_jupyterlab["
+
+
+def _browser_runs_notebooks() -> bool:
+    """True when tests/browser's notebook tests will really run (tools present, or required)."""
+    if os.environ.get("NNLIB_REQUIRE_BROWSER") == "1":
+        return True  # they run, or fail saying what is missing: either way not skipped
+    import importlib.util
+    import sys
+
+    helpers = sys.modules.get("browser_helpers")  # tests/browser/conftest.py imported it
+    if helpers is None:
+        spec = importlib.util.spec_from_file_location(
+            "browser_helpers", ROOT / "tests" / "browser" / "browser_helpers.py")
+        helpers = importlib.util.module_from_spec(spec)
+        sys.modules["browser_helpers"] = helpers
+        spec.loader.exec_module(helpers)
+    return helpers.missing_browser_tools() is None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Chapter 00: a learner notebook the browser test runs is not run again by lax nbval."""
+    in_browser = {item.nodeid.split(BROWSER_TEST, 1)[1].rstrip("]")
+                  for item in items if BROWSER_TEST in item.nodeid}
+    if not in_browser or not _browser_runs_notebooks():
+        return
+    keep, dropped = [], []
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        try:
+            relative = path.relative_to(ROOT).as_posix()
+        except ValueError:
+            relative = None
+        if IPyNbFile is not None and relative in in_browser and not is_strict_notebook(path):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -57,7 +57,8 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
-#: Seconds one notebook may take from "Run All Cells" to its last cell.
+#: Seconds one notebook may take from "Run All Cells" to its last cell when no budget
+#: is given (the self-tests); the course's notebooks get theirs from run_budget.py.
 RUN_TIMEOUT = float(os.environ.get("NNLIB_BROWSER_TIMEOUT", "120"))
 
 #: Seconds a dragged slider may take to change the output it drives.
@@ -283,8 +284,13 @@ def copy_course(repo: Path, dest: Path, dirs=("notebooks", "solutions")) -> list
     return found
 
 
-def course_notebooks(repo: Path, dirs=("notebooks", "solutions")) -> list[str]:
-    """Chapter 00: the notebooks the browser test checks, e.g. ``"notebooks/01_neuron.ipynb"``."""
+def course_notebooks(repo: Path, dirs=("notebooks",)) -> list[str]:
+    """Chapter 00: the notebooks the browser test checks, e.g. ``"notebooks/01_neuron.ipynb"``.
+
+    The learner copies, as a learner opens them. The solved notebooks are not run here:
+    strict nbval runs them (every output compared), and their widgets, plots and cells
+    are the learner copies' (only the exercise bodies differ).
+    """
     return [f"{d}/{p.name}" for d in dirs for p in sorted((repo / d).glob("*.ipynb"))]
 
 
@@ -569,7 +575,8 @@ class NotebookSession:
         except Exception:
             pass
         raise TimeoutError(f"{self.path}: not finished {timeout:.0f} s after Run All Cells: "
-                           f"{where} (set NNLIB_BROWSER_TIMEOUT to allow longer)")
+                           f"{where} (the budget comes from tests/browser/notebook_seconds.json "
+                           f"and this machine's speed; NNLIB_BROWSER_TIMEOUT overrides it)")
 
     # -- checks ------------------------------------------------------------
 

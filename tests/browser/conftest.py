@@ -21,6 +21,7 @@ import pytest
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
+from run_budget import calibrate  # noqa: E402
 from browser_helpers import (  # noqa: E402
     ARTIFACTS,
     CHROMIUM,
@@ -116,7 +117,13 @@ def page(lab_page, lab_server):
 
 
 @pytest.fixture(scope="session")
-def browser_summary():
+def machine_speed(browser_tools):
+    """Chapter 00: this machine's time for run_budget's fixed workload, measured once."""
+    return calibrate()
+
+
+@pytest.fixture(scope="session")
+def browser_summary(machine_speed):
     """Chapter 00: collects one report per notebook; written to test-artifacts/browser/summary.json."""
     reports = []
     start = time.monotonic()
@@ -126,6 +133,7 @@ def browser_summary():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     summary = {
         "seconds": round(time.monotonic() - start, 1),
+        "calibration_s": round(machine_speed, 4),
         "notebooks": len(reports),
         "widgets": sum(r.widgets for r in reports),
         "sliders_dragged": sum(r.sliders for r in reports),

@@ -1,7 +1,7 @@
 """Chapter 00: every course notebook works in JupyterLab, in a real (headless) browser.
 
-For each notebook of notebooks/ and solutions/ (found when the tests are
-collected), the test opens it in JupyterLab, runs "Run All Cells" from the Run
+For each learner notebook of notebooks/ (found when the tests are collected;
+the solved copies are strict nbval's), the test opens it in JupyterLab, runs "Run All Cells" from the Run
 menu and checks what a learner would see:
 
 - every code cell ran (a number in its prompt);
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from run_budget import budget
 from browser_helpers import (
     ARTIFACTS,
     COLLECT_JS,
@@ -43,8 +44,11 @@ def _artifact_name(path: str) -> Path:
     return ARTIFACTS / (path.replace("/", "__").removesuffix(".ipynb") + ".png")
 
 
-def run_notebook(page, server, path: str, allow_not_implemented: bool, report_list=None):
-    """Run one notebook through the Run menu and return (report, problems)."""
+def run_notebook(page, server, path: str, allow_not_implemented: bool, report_list=None,
+                 timeout: float | None = None):
+    """Run one notebook through the Run menu and return (report, problems).
+
+    ``timeout``: seconds from Run All Cells to the last cell (default RUN_TIMEOUT)."""
     session = NotebookSession(page, server, path, allow_not_implemented)
     problems: list[str] = []
     phases = session.report.phases
@@ -60,7 +64,7 @@ def run_notebook(page, server, path: str, allow_not_implemented: bool, report_li
         session.open()
         lap("open")
         session.run_all_from_menu()
-        state = session.wait_until_done()
+        state = session.wait_until_done() if timeout is None else session.wait_until_done(timeout)
         lap("run")
         state = session.wait_for_widgets()
         skip = {c["index"] for c in state["cells"] if "no-browser-drive" in c["tags"]}
@@ -167,10 +171,14 @@ def test_selftest_broken_notebook_is_caught(page, lab_server, lab_root):
     NOTEBOOKS or [pytest.param("none", marks=pytest.mark.skip(
         reason="no notebooks in notebooks/ or solutions/ yet"))],
 )
-def test_notebook_in_jupyterlab(path, page, lab_server, browser_summary):
-    """Run All Cells from the Run menu; check errors, widgets, sliders and plots."""
+def test_notebook_in_jupyterlab(path, page, lab_server, browser_summary, machine_speed):
+    """Run All Cells from the Run menu; check errors, widgets, sliders and plots.
+
+    The run's budget is the notebook's recorded run time with a wide margin, scaled by
+    this machine's measured speed (run_budget.py): a slow machine is no failure."""
     allow_stubs = path.startswith("notebooks/")
-    report, problems = run_notebook(page, lab_server, path, allow_stubs, browser_summary)
+    report, problems = run_notebook(page, lab_server, path, allow_stubs, browser_summary,
+                                    timeout=budget(path, machine_speed))
     if problems:
         pytest.fail(f"{path} in JupyterLab ({len(problems)} problems; screenshot "
                     f"{report.screenshot}):\n  - " + "\n  - ".join(problems), pytrace=False)
