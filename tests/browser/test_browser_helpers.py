@@ -7,12 +7,15 @@ kernel it started are gone after ``stop()``.
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from pathlib import Path
 import urllib.error
 
 import pytest
 
+from run_budget import DEFAULT_SECONDS, FLOOR, MARGIN, budget, write_record
 from browser_helpers import (
     JupyterLabServer,
     copy_course,
@@ -62,9 +65,9 @@ def test_course_notebooks_and_copy(tmp_path):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text("{}")
     found = course_notebooks(repo)
-    assert found == ["notebooks/00_b.ipynb", "notebooks/01_a.ipynb", "solutions/00_b.ipynb"]
+    assert found == ["notebooks/00_b.ipynb", "notebooks/01_a.ipynb"]   # the learner copies
     dest = tmp_path / "copy"
-    assert copy_course(repo, dest) == found
+    assert copy_course(repo, dest) == found + ["solutions/00_b.ipynb"]
     assert (dest / "data" / "t.csv").is_file()
     assert not (dest / "notebooks" / ".ipynb_checkpoints").exists()
 
@@ -118,3 +121,43 @@ def test_server_stops_with_its_kernels(tmp_path):
     with pytest.raises((urllib.error.URLError, OSError)):
         server.api("GET", "/api/status", timeout=2)
     server.stop()  # a second stop is harmless
+
+
+def test_budget_scales_with_the_recorded_time_and_this_machines_speed(monkeypatch):
+    monkeypatch.delenv("NNLIB_BROWSER_TIMEOUT", raising=False)
+    record = {"calibration_s": 0.1, "seconds": {"notebooks/13_x.ipynb": 40.0}}
+    same_speed = budget("notebooks/13_x.ipynb", 0.1, record)
+    assert same_speed == FLOOR + MARGIN * 40.0
+    assert budget("notebooks/13_x.ipynb", 0.05, record) == same_speed          # faster: never less
+    assert budget("notebooks/13_x.ipynb", 0.3, record) == FLOOR + MARGIN * 40.0 * 3  # 3x slower
+    assert budget("notebooks/99_new.ipynb", 0.1, record) == DEFAULT_SECONDS   # never measured
+    assert budget("notebooks/13_x.ipynb", 0.1, {"calibration_s": None, "seconds": {}}) == DEFAULT_SECONDS
+    monkeypatch.setenv("NNLIB_BROWSER_TIMEOUT", "17")
+    assert budget("notebooks/13_x.ipynb", 0.3, record) == 17.0
+
+
+def test_write_record_keeps_the_course_notebooks_only(tmp_path):
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"calibration_s": 0.08, "reports": [
+        {"path": "notebooks/01_a.ipynb", "seconds": 12.34},
+        {"path": "selftest/good.ipynb", "seconds": 3.0},
+        {"path": "notebooks/02_b.ipynb", "seconds": 0.0}]}))
+    record = write_record(summary, 0.08, tmp_path / "record.json")
+    assert record == {"calibration_s": 0.08, "seconds": {"notebooks/01_a.ipynb": 12.3}}
+    assert json.loads((tmp_path / "record.json").read_text()) == record
+
+
+def test_a_learner_notebook_the_browser_runs_is_not_run_again_by_lax_nbval():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, NNLIB_REQUIRE_BROWSER="1")
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0",
+                          "tests/browser/test_jupyterlab.py", "notebooks/01_neuron.ipynb",
+                          "solutions/01_neuron.ipynb"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=120).stdout
+    assert "test_notebook_in_jupyterlab[notebooks/01_neuron.ipynb]" in out
+    assert "solutions/01_neuron.ipynb::Cell 0" in out          # strict nbval keeps the solutions
+    assert "notebooks/01_neuron.ipynb::Cell" not in out         # the browser runs the learner copy
+    assert "deselected" in out
