@@ -137,40 +137,72 @@ class KeepPruned(Callback):
 
 
 def shrink(model):
-    """Chapter 17: a copy of a Sequential of Dense layers without the units its structured pruning removed.
+    """Chapter 17: a copy of a Sequential without the units its structured pruning removed.
 
-    A unit whose kernel column is all zero (and bias zero) is dropped together with the
-    next Dense layer's matching input row. The output layer keeps all its units. The
-    copy computes exactly what the pruned model computes (for activations with
-    ``f(0) = 0`` between the layers: relu, tanh, gelu, ...).
+    A Dense unit whose kernel column is all zero outputs a constant (``activation(bias)``)
+    whatever the input; it is dropped, and that constant (carried through any
+    BatchNormalization, Activation or Dropout layers in between) is folded into the next
+    Dense layer's bias, so the copy computes exactly what the pruned model computes in
+    inference mode. The output layer keeps all its units. Supported layers: Dense,
+    BatchNormalization (last axis), Activation, Dropout.
     """
+    from .layers.core import Activation, Dropout
+    from .layers.normalization import BatchNormalization
     from .models import Sequential
 
     layers = list(getattr(model, "layers", []))
-    if not layers or not all(isinstance(layer, Dense) for layer in layers):
-        raise TypeError("shrink: expected a Sequential of Dense layers only")
+    if not layers or not isinstance(layers[0], Dense):
+        raise TypeError("shrink: expected a Sequential whose first layer is Dense")
+    for layer in layers:
+        if not isinstance(layer, (Dense, BatchNormalization, Activation, Dropout)):
+            raise TypeError(f"shrink: layer {layer.name!r} ({type(layer).__name__}) is not supported; "
+                            "shrink handles Dense, BatchNormalization, Activation and Dropout")
     _dense_layers(model, "shrink")
-    keep_in = np.ones(layers[0].kernel.shape[0], dtype=bool)
+    dense_positions = [i for i, layer in enumerate(layers) if isinstance(layer, Dense)]
+    keep = np.ones(layers[0].kernel.shape[0], dtype=bool)   # which current features survive
+    const = np.zeros(layers[0].kernel.shape[0])             # the value of each removed feature
     new_layers, weights = [], []
     for i, layer in enumerate(layers):
-        kernel = layer.kernel.data[keep_in]
-        bias = layer.bias.data if layer.bias is not None else np.zeros(kernel.shape[1], kernel.dtype)
-        last = i == len(layers) - 1
-        keep_out = np.ones(kernel.shape[1], dtype=bool) if last else (np.any(kernel != 0, axis=0) | (bias != 0))
-        if not keep_out.any():
-            keep_out[0] = True  # a layer needs one unit; it outputs f(0) = 0 like the pruned one
         config = layer.get_config()
-        config["units"] = int(keep_out.sum())
         config.pop("input_shape", None)
         if i == 0:
-            config["input_shape"] = [int(keep_in.sum())]
-        new_layers.append(Dense.from_config(config))
-        weights.append(kernel[:, keep_out])
-        if layer.bias is not None:
-            weights.append(bias[keep_out])
-        keep_in = keep_out
+            config["input_shape"] = [int(keep.sum())]
+        if isinstance(layer, Dense):
+            kernel = layer.kernel.data
+            bias = layer.bias.data if layer.bias is not None else np.zeros(kernel.shape[1], kernel.dtype)
+            bias = bias + (const[~keep] @ kernel[~keep]).astype(kernel.dtype)    # removed inputs are constants
+            kernel = kernel[keep]
+            last = i == dense_positions[-1]
+            keep_out = np.ones(kernel.shape[1], bool) if last else np.any(kernel != 0, axis=0)
+            if not keep_out.any():
+                keep_out[0] = True   # a layer needs at least one unit
+            const = np.zeros(kernel.shape[1])
+            if (~keep_out).any():
+                removed = Tensor(bias[None, ~keep_out])
+                const[~keep_out] = (layer.activation(removed).data if layer.activation else removed.data)[0]
+            if layer.bias is None and np.any(bias != 0):
+                config["use_bias"] = True
+            config["units"] = int(keep_out.sum())
+            new_layers.append(Dense.from_config(config))
+            weights.append(kernel[:, keep_out])
+            if config.get("use_bias", True):
+                weights.append(bias[keep_out])
+            keep = keep_out
+        elif isinstance(layer, BatchNormalization):
+            if layer.axis not in (-1, 1):
+                raise ValueError(f"shrink: BatchNormalization {layer.name!r} must normalize the last axis")
+            scale = (layer.gamma.data if layer.gamma is not None else 1.0) / np.sqrt(layer.moving_variance + layer.epsilon)
+            shift = (layer.beta.data if layer.beta is not None else 0.0) - layer.moving_mean * scale
+            const = const * scale + shift
+            new_layers.append(BatchNormalization.from_config(config))
+            for arr in layer.get_weights():
+                weights.append(arr[keep])
+        else:
+            if isinstance(layer, Activation):
+                const = layer(Tensor(const[None])).data[0]
+            new_layers.append(type(layer).from_config(config))
     small = Sequential(new_layers, name=f"{model.name}_shrunk")
-    small.build((None, new_layers[0].get_config()["input_shape"][0]))
+    small.build((None, layers[0].kernel.shape[0]))
     small.set_weights(weights)
     return small
 

@@ -139,3 +139,16 @@ def test_mistakes_get_clear_errors():
         distillation_loss(np.zeros((2, 3)), np.zeros((2, 3)), None, alpha=0.5)
     with pytest.raises(ValueError, match="differ in shape"):
         distillation_loss(np.zeros((2, 3)), np.zeros((2, 4)), [0, 1])
+
+
+def test_shrink_folds_removed_units_through_batch_norm_and_dropout():
+    from nnlib.datasets import data_path
+    from nnlib.models import load_model
+
+    model = load_model(data_path("checkpoints/digits_0to4.nnlib"))   # Dense, BatchNorm, Dense, Dropout, Dense
+    apply_masks(model, magnitude_masks(model, 0.6, structured=True, layers=["hidden1", "hidden2"]))
+    small = shrink(model)
+    assert [type(layer).__name__ for layer in small.layers] == [type(layer).__name__ for layer in model.layers]
+    assert small.layers[0].units == 51 and small.layers[2].units == 26
+    x = np.random.default_rng(0).random((16, 64)).astype(np.float32)
+    np.testing.assert_allclose(small.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
