@@ -25,7 +25,8 @@ import numpy as np
 
 from .tensor import Tensor
 
-__all__ = ["saliency", "input_x_gradient", "integrated_gradients", "completeness_gap", "path_points"]
+__all__ = ["saliency", "input_x_gradient", "integrated_gradients", "completeness_gap", "path_points",
+           "token_attributions"]
 
 
 def _selected_output(out: Tensor, target, batch: int, who: str) -> Tensor:
@@ -124,3 +125,34 @@ def completeness_gap(model, x, attributions, baseline=None, target=None) -> np.n
     _, at_base = _gradient(model, np.ascontiguousarray(base), target, "completeness_gap")
     total = np.asarray(attributions).reshape(len(x), -1).sum(axis=1)
     return total - (at_x - at_base)
+
+
+def token_attributions(gpt, ids, target=None, steps: int = 32) -> tuple:
+    """Chapter 17: which tokens of ``ids`` drive the GPT's next-token logit ``target``.
+
+    Integrated gradients over the token embeddings (the position embeddings stay), from
+    a baseline with no token information (zero token embeddings) to the real ones,
+    summed over the embedding dimensions: one score per input position. ``target``
+    defaults to the token the model predicts. Returns ``(scores, target)``; the scores
+    add up to ``logit(ids) - logit(baseline)`` up to the quadrature error.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or ids.dtype.kind not in "iu" or len(ids) == 0:
+        raise ValueError(f"token_attributions: ids must be a non-empty 1-D integer array, got shape {ids.shape}")
+    if len(ids) > gpt.config.context_length:
+        raise ValueError(f"token_attributions: {len(ids)} tokens exceed the context_length "
+                         f"{gpt.config.context_length}")
+    positions = gpt.wpe(np.arange(len(ids))).data
+
+    def next_token_logits(token_embeddings: Tensor) -> Tensor:
+        x = token_embeddings + Tensor(positions)
+        for block in gpt.blocks:
+            x = block(x)
+        x = gpt.ln_f(x[:, -1, :])
+        return x @ gpt.wte.embeddings.T if gpt.config.tie_weights else gpt.lm_head(x)
+
+    emb = gpt.wte(ids[None]).data
+    if target is None:
+        target = int(np.argmax(next_token_logits(Tensor(emb)).data[0]))
+    attributions = integrated_gradients(next_token_logits, emb, target=target, steps=steps)
+    return attributions[0].sum(axis=-1), target

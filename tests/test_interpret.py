@@ -11,7 +11,8 @@ import pytest
 
 import nnlib
 from nnlib.interop import to_torch
-from nnlib.interpret import completeness_gap, input_x_gradient, integrated_gradients, path_points, saliency
+from nnlib.interpret import (completeness_gap, input_x_gradient, integrated_gradients, path_points, saliency,
+                             token_attributions)
 from nnlib.layers import Dense
 from nnlib.models import Sequential
 
@@ -99,3 +100,23 @@ def test_mistakes_get_clear_errors(pair):
         integrated_gradients(model, x, target=0, steps=0)
     with pytest.raises(ValueError, match="unknown method"):
         integrated_gradients(model, x, target=0, method="simpson")
+
+
+def test_token_attributions_of_the_shipped_gpt_are_complete():
+    from nnlib.datasets import data_path
+    from nnlib.gpt import GPT
+
+    gpt = GPT.load(data_path("checkpoints/gpt_char.nnlib"))
+    gpt.eval()
+    ids = np.asarray(gpt.tokenizer.encode("def main"))
+    scores, target = token_attributions(gpt, ids, steps=48)
+    assert scores.shape == (len(ids),)
+    assert target == int(np.argmax(gpt(ids).data[-1]))            # default: the predicted token
+    full = gpt(ids).data[-1, target]
+    x = nnlib.Tensor(gpt.wpe(np.arange(len(ids))).data[None])   # the baseline: position embeddings only
+    for block in gpt.blocks:
+        x = block(x)
+    base = (gpt.ln_f(x[:, -1, :]) @ gpt.wte.embeddings.T).data[0, target]
+    assert abs(scores.sum() - (full - base)) < 1e-3 * max(1.0, abs(full - base))
+    with pytest.raises(ValueError, match="1-D integer"):
+        token_attributions(gpt, np.array([[1, 2]]))

@@ -1,0 +1,203 @@
+"""Chapter 17: the exercise checks of "Trustworthy models" (interpretability, privacy, compression).
+
+Each check prints one line and never raises. When a wrong answer matches a mistake
+learners often make, the line names that mistake instead of only showing numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+
+from ..checks import Verdict, check_function
+from ..tensor import Tensor
+
+__all__ = ["check_ig_riemann", "check_clip_each", "check_membership_advantage", "check_prune_smallest"]
+
+
+def _with_diagnoses(name, fn, cases, diagnoses, **options) -> Verdict:
+    """check_function, but a ❌ line is replaced by the hint of the first known mistake it matches.
+
+    ``diagnoses``: (wrong_fn, hint) pairs; ``wrong_fn(*args)`` is what that mistake returns.
+    """
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        passed = check_function(name, fn, cases, **options)
+    line = out.getvalue().strip()
+    if not passed and line.startswith("❌") and callable(fn):
+        for wrong, hint in diagnoses:
+            if _matches_mistake(fn, wrong, cases):
+                line = f"❌ {name}: {hint}"
+                break
+    print(line)
+    return Verdict(passed)
+
+
+def _matches_mistake(fn, wrong, cases) -> bool:
+    for case in cases:
+        args = case[0] if isinstance(case, tuple) and len(case) == 2 and isinstance(case[0], tuple) else case
+        args = args if isinstance(args, tuple) else (args,)
+        try:
+            got, mistake = fn(*args), wrong(*args)
+            if np.shape(got) != np.shape(mistake) or not np.allclose(got, mistake, rtol=1e-5, atol=1e-7):
+                return False
+        except Exception:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- exercise 1
+def _linear_model(w):
+    weight = Tensor(np.asarray(w, dtype=np.float64).reshape(-1, 1))
+    return lambda t: t @ weight
+
+
+def _ig_reference(model, x, target, steps):
+    from ..interpret import integrated_gradients
+    return integrated_gradients(model, x, target=target, steps=steps, method="riemann_middle")
+
+
+def check_ig_riemann(ig_riemann, model, x, target) -> Verdict:
+    """Chapter 17: ``ig_riemann(model, x, target, steps)``: integrated gradients from a zero baseline,
+    midpoint rule, checked against ``nnlib.interpret.integrated_gradients(method="riemann_middle")``."""
+    from ..interpret import saliency
+
+    lin = _linear_model([2.0, -1.0, 0.5])
+    small = np.array([[1.0, 2.0, 4.0]])
+    cases = [((lin, small, 0, 4), np.array([[2.0, -2.0, 2.0]])),        # linear: IG = x * w exactly
+             ((model, np.asarray(x), target, 8), _ig_reference(model, np.asarray(x), target, 8))]
+
+    def mean_gradient_only(m, xx, t, steps):
+        alphas = (np.arange(steps) + 0.5) / steps
+        return np.mean([saliency(m, a * xx, target=t, absolute=False) for a in alphas], axis=0)
+
+    def left_rule(m, xx, t, steps):
+        alphas = np.arange(steps) / steps
+        return xx * np.mean([saliency(m, a * xx, target=t, absolute=False) for a in alphas], axis=0)
+
+    def summed(m, xx, t, steps):
+        return steps * _ig_reference(m, xx, t, steps)
+
+    def gradient_at_x(m, xx, t, steps):
+        return xx * saliency(m, xx, target=t, absolute=False)
+
+    return _with_diagnoses("ig_riemann", ig_riemann, cases, [
+        (mean_gradient_only, "you return the average gradient; multiply it by (x - baseline) = x."),
+        (summed, "you add up the gradients of the steps; average them (divide by steps)."),
+        (left_rule, "your points are a = k/steps (the left rule); the midpoint rule uses a = (k + 0.5)/steps."),
+        (gradient_at_x, "that is input x gradient at x only; integrate the gradient along the path from 0 to x."),
+    ], atol=1e-6, rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- exercise 2
+def _clip_reference(grads, max_norm):
+    grads = np.asarray(grads, dtype=np.float64)
+    norms = np.linalg.norm(grads, axis=1, keepdims=True)
+    return grads * np.minimum(1.0, max_norm / np.maximum(norms, 1e-12))
+
+
+def check_clip_each(clip_each) -> Verdict:
+    """Chapter 17: ``clip_each(grads, max_norm)``: each ROW (one example's gradient) scaled to norm <= max_norm."""
+    rng = np.random.default_rng(17)
+    big = rng.normal(size=(6, 5)) * np.array([[0.1], [3.0], [0.5], [7.0], [0.02], [1.5]])
+    cases = [((np.array([[3.0, 4.0], [0.3, 0.4]]), 1.0), np.array([[0.6, 0.8], [0.3, 0.4]])),
+             ((big, 1.0), _clip_reference(big, 1.0))]
+
+    def whole_batch(g, c):
+        g = np.asarray(g, dtype=np.float64)
+        return g * min(1.0, c / np.linalg.norm(g))
+
+    def always_to_norm(g, c):
+        g = np.asarray(g, dtype=np.float64)
+        return c * g / np.linalg.norm(g, axis=1, keepdims=True)
+
+    def per_coordinate(g, c):
+        return np.clip(np.asarray(g, dtype=np.float64), -c, c)
+
+    def per_column(g, c):
+        g = np.asarray(g, dtype=np.float64)
+        return g * np.minimum(1.0, c / np.linalg.norm(g, axis=0, keepdims=True))
+
+    return _with_diagnoses("clip_each", clip_each, cases, [
+        (whole_batch, "you clip the whole batch's norm; clip each example (each row) on its own."),
+        (always_to_norm, "you scale every row to norm max_norm; rows already inside (norm <= max_norm) stay as they are."),
+        (per_coordinate, "you clip each coordinate to [-max_norm, max_norm]; clip the row's L2 norm instead."),
+        (per_column, "you clip columns; one example's gradient is a row."),
+    ])
+
+
+# --------------------------------------------------------------------------- exercise 3
+def _advantage_reference(member_losses, other_losses):
+    a, b = np.asarray(member_losses, float), np.asarray(other_losses, float)
+    thresholds = np.concatenate([[-np.inf], np.unique(np.concatenate([a, b]))])
+    tpr = (a[None, :] <= thresholds[:, None]).mean(axis=1)
+    fpr = (b[None, :] <= thresholds[:, None]).mean(axis=1)
+    return float(np.max(tpr - fpr))
+
+
+def check_membership_advantage(membership_advantage) -> Verdict:
+    """Chapter 17: ``membership_advantage(member_losses, other_losses)`` = max over thresholds t of
+    P(member loss <= t) - P(other loss <= t)."""
+    rng = np.random.default_rng(3)
+    a, b = rng.exponential(0.3, 40), rng.exponential(0.6, 50)
+    cases = [(([0.1, 0.2], [0.3, 0.4]), 1.0),
+             (([0.1, 0.5], [0.3, 0.6]), 0.5),
+             (([1.0, 2.0], [1.0, 2.0]), 0.0),
+             ((list(a), list(b)), _advantage_reference(a, b))]
+
+    def accuracy_at_median(m, o):
+        m, o = np.asarray(m, float), np.asarray(o, float)
+        t = np.median(np.concatenate([m, o]))
+        return float(((m <= t).sum() + (o > t).sum()) / (len(m) + len(o)))
+
+    def members_above(m, o):
+        return _advantage_reference(-np.asarray(m, float), -np.asarray(o, float))
+
+    def strict_less(m, o):
+        m, o = np.asarray(m, float), np.asarray(o, float)
+        t = np.unique(np.concatenate([m, o]))
+        return float(np.max((m[None] < t[:, None]).mean(1) - (o[None] < t[:, None]).mean(1)))
+
+    return _with_diagnoses("membership_advantage", membership_advantage, cases, [
+        (members_above, "you guess 'member' for HIGH losses; training examples have low losses (loss <= t)."),
+        (accuracy_at_median, "that is the attack's accuracy at one threshold; the advantage is max over t of TPR - FPR."),
+        (strict_less, "use loss <= t (a member whose loss equals t is guessed 'member'), not <."),
+    ], atol=1e-9)
+
+
+# --------------------------------------------------------------------------- exercise 4
+def _prune_reference(w, amount):
+    w = np.asarray(w, dtype=np.float64)
+    k = int(round(amount * w.size))
+    out = w.copy().ravel()
+    out[np.argsort(np.abs(w).ravel(), kind="stable")[:k]] = 0
+    return out.reshape(w.shape)
+
+
+def check_prune_smallest(prune_smallest) -> Verdict:
+    """Chapter 17: ``prune_smallest(w, amount)``: zero the round(amount * w.size) weights of smallest |w|."""
+    w = np.random.default_rng(5).normal(size=(4, 6))
+    cases = [((np.array([[1.0, -3.0], [0.5, 2.0]]), 0.5), np.array([[0.0, -3.0], [0.0, 2.0]])),
+             ((w, 0.3), _prune_reference(w, 0.3)),
+             ((w, 0.0), w)]
+
+    def by_signed_value(w, amount):
+        w = np.asarray(w, dtype=np.float64)
+        k = int(round(amount * w.size))
+        out = w.copy().ravel()
+        out[np.argsort(w.ravel(), kind="stable")[:k]] = 0
+        return out.reshape(w.shape)
+
+    def keeps_amount(w, amount):
+        return _prune_reference(w, 1 - amount)
+
+    def per_row(w, amount):
+        return np.stack([_prune_reference(row, amount) for row in np.asarray(w, dtype=np.float64)])
+
+    return _with_diagnoses("prune_smallest", prune_smallest, cases, [
+        (by_signed_value, "you removed the most negative weights; rank by magnitude |w|."),
+        (keeps_amount, "amount is the fraction to REMOVE, not the fraction to keep."),
+        (per_row, "you prune each row separately; rank all the weights of the array together."),
+    ])
