@@ -33,7 +33,8 @@ import numpy as np
 from .layers.core import Activation, Dense, Dropout, Flatten
 from .tensor import Tensor
 
-__all__ = ["per_example_gradients", "clip_and_noise", "DPSGD", "rdp", "epsilon", "DEFAULT_ORDERS"]
+__all__ = ["per_example_gradients", "clip_and_noise", "DPSGD", "rdp", "epsilon", "DEFAULT_ORDERS",
+           "membership_advantage"]
 
 #: Renyi orders the accountant tries (the same list as opacus's RDP accountant)
 DEFAULT_ORDERS = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)))
@@ -156,6 +157,22 @@ class DPSGD:
             p.grad = None
         self.steps += 1
         return float(np.mean(losses))
+
+
+def membership_advantage(member_losses, other_losses) -> float:
+    """Chapter 17: the best advantage of a loss-threshold membership-inference attack.
+
+    ``max over t of P(member loss <= t) - P(other loss <= t)``: guess "member" when the
+    loss is at most ``t``; 0 when members and others look alike, 1 when every member is
+    given away. The thresholds tried are the losses themselves and one below them all.
+    """
+    a, b = np.asarray(member_losses, dtype=np.float64).ravel(), np.asarray(other_losses, dtype=np.float64).ravel()
+    if a.size == 0 or b.size == 0 or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("membership_advantage: needs non-empty, finite losses for members and others")
+    thresholds = np.concatenate([[-np.inf], np.unique(np.concatenate([a, b]))])
+    hit = np.searchsorted(np.sort(a), thresholds, side="right") / a.size
+    false_alarm = np.searchsorted(np.sort(b), thresholds, side="right") / b.size
+    return float(np.max(hit - false_alarm))
 
 
 # ------------------------------------------------------------------ the accountant

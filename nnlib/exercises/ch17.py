@@ -12,6 +12,7 @@ import io
 import numpy as np
 
 from ..checks import Verdict, check_function
+from ..privacy import membership_advantage
 from ..tensor import Tensor
 
 __all__ = ["check_ig_riemann", "check_clip_each", "check_membership_advantage", "check_prune_smallest"]
@@ -129,23 +130,15 @@ def check_clip_each(clip_each) -> Verdict:
 
 
 # --------------------------------------------------------------------------- exercise 3
-def _advantage_reference(member_losses, other_losses):
-    a, b = np.asarray(member_losses, float), np.asarray(other_losses, float)
-    thresholds = np.concatenate([[-np.inf], np.unique(np.concatenate([a, b]))])
-    tpr = (a[None, :] <= thresholds[:, None]).mean(axis=1)
-    fpr = (b[None, :] <= thresholds[:, None]).mean(axis=1)
-    return float(np.max(tpr - fpr))
-
-
-def check_membership_advantage(membership_advantage) -> Verdict:
+def check_membership_advantage(answer) -> Verdict:
     """Chapter 17: ``membership_advantage(member_losses, other_losses)`` = max over thresholds t of
-    P(member loss <= t) - P(other loss <= t)."""
+    P(member loss <= t) - P(other loss <= t); the reference is ``nnlib.privacy.membership_advantage``."""
     rng = np.random.default_rng(3)
     a, b = rng.exponential(0.3, 40), rng.exponential(0.6, 50)
     cases = [(([0.1, 0.2], [0.3, 0.4]), 1.0),
              (([0.1, 0.5], [0.3, 0.6]), 0.5),
              (([1.0, 2.0], [1.0, 2.0]), 0.0),
-             ((list(a), list(b)), _advantage_reference(a, b))]
+             ((list(a), list(b)), membership_advantage(a, b))]
 
     def accuracy_at_median(m, o):
         m, o = np.asarray(m, float), np.asarray(o, float)
@@ -153,14 +146,14 @@ def check_membership_advantage(membership_advantage) -> Verdict:
         return float(((m <= t).sum() + (o > t).sum()) / (len(m) + len(o)))
 
     def members_above(m, o):
-        return _advantage_reference(-np.asarray(m, float), -np.asarray(o, float))
+        return membership_advantage(-np.asarray(m, float), -np.asarray(o, float))
 
     def strict_less(m, o):
         m, o = np.asarray(m, float), np.asarray(o, float)
         t = np.unique(np.concatenate([m, o]))
         return float(np.max((m[None] < t[:, None]).mean(1) - (o[None] < t[:, None]).mean(1)))
 
-    return _with_diagnoses("membership_advantage", membership_advantage, cases, [
+    return _with_diagnoses("membership_advantage", answer, cases, [
         (members_above, "you guess 'member' for HIGH losses; training examples have low losses (loss <= t)."),
         (accuracy_at_median, "that is the attack's accuracy at one threshold; the advantage is max over t of TPR - FPR."),
         (strict_less, "use loss <= t (a member whose loss equals t is guessed 'member'), not <."),
