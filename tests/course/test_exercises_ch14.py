@@ -310,3 +310,27 @@ def test_percentile_wrong_answers(wrong, mentions):
 def test_percentile_first_case_is_by_hand():
     line = assert_verdict(FAILED, ch14.check_percentile, lambda values, p: 0.0)
     assert "percentile([1.0, 2.0, 3.0, 4.0], 40)" in line and "expected 2.2" in line
+
+
+# ------------------------------------------------------- nothing after a check depends on it
+EXERCISES = ("fold_standardizer", "quantize_per_channel", "validate_rows", "collect_batch", "percentile")
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_later_cells_use_only_nnlib_versions(name):
+    """Outside its own cell, a learner's function appears only as the argument of a ch14 check."""
+    import re
+    from tests.course.exercise_harness import notebook_cells
+
+    cells = [("".join(c["source"]), c) for c in notebook_cells("14") if c["cell_type"] == "code"]
+    defining = [src for src, _ in cells if f"def {name}(" in src]
+    assert len(defining) == 1, f"exactly one cell defines {name}()"
+    for src, _ in cells:
+        if src in defining:
+            continue
+        for line in src.splitlines():
+            line = line.split("#", 1)[0]          # comments may name it
+            # a bare use of the name: not an attribute (ch14.fold_standardizer, nnlib.quantize.quantize_per_channel)
+            for match in re.finditer(rf"(?<![\w.]){name}\b", line):
+                assert re.match(rf"\s*ch14\.check_\w+\({name}\)\s*$", line), \
+                    f"a later cell uses the learner's {name} outside a check: {line.strip()!r}"
