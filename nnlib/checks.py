@@ -52,6 +52,10 @@ REQUIREMENTS = {
     "safetensors": ">=0.4",
     "onnx": ">=1.15",
     "onnxruntime": ">=1.16",
+    "captum": ">=0.7",
+    "opacus": ">=1.4",
+    "transformers": ">=4.40",
+    "tokenizers": ">=0.15",
 }
 
 #: The Python versions nnlib supports (as in pyproject.toml).
