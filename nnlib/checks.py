@@ -6,7 +6,7 @@ one line and returns True or False; it never raises, so a wrong answer never sto
 
     ✅ sigmoid: all 4 checks passed.
     ⏳ sigmoid: not attempted yet — replace "raise NotImplementedError()" with your code, then run this cell again.
-    ❌ sigmoid: case 2: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]; 2 of 3 values differ, first at [0]: got 0.5, expected 0.2689; largest |diff| 0.2311 at [2].
+    ❌ sigmoid: case 2: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]; 2 of 3 values differ, first at [0]: got 0.5, expected 0.2689 (the largest |diff|, 0.2311).
 
 Numbers print with 4 significant digits, more where got and expected would otherwise
 look the same (``format_number``, ``_number_pair``): 0.00125 stays 0.00125, and 1.00004
@@ -105,7 +105,7 @@ def format_number(value, digits: int = 4, array_style: bool = False) -> str:
 
     Significant digits, not decimals, so that a small number keeps its size:
     0.00125 prints as ``0.00125`` (4 decimals would show ``0.0013``). The integer part is
-    never cut below a million (``123457``); below 1e-4 and from 1e6 on the number is
+    never cut below a million, and one decimal is kept (``123456.7``); below 1e-4 and from 1e6 on the number is
     written ``1.235e-07``. Integers and
     booleans print as they are. ``array_style`` writes a whole float as NumPy does in an
     array (``1.``), else as Python does (``1.0``).
@@ -125,7 +125,7 @@ def format_number(value, digits: int = 4, array_style: bool = False) -> str:
     if size < 1e-4 or size >= 1e6:
         return np.format_float_scientific(value, precision=max(digits - 1, 0), unique=True, trim="-")
     whole = len(str(int(size))) if size >= 1 else 0
-    return np.format_float_positional(value, precision=max(digits, whole), unique=True,
+    return np.format_float_positional(value, precision=max(digits, whole + 1), unique=True,
                                       fractional=False, trim="." if array_style else "0")
 
 
@@ -163,6 +163,8 @@ def short_repr(obj, with_shape: bool = True) -> str:
             return _squash(text, _MAX_REPR - len(suffix)) + suffix
         if _is_number(obj):
             return format_number(obj)
+        if callable(obj) and isinstance(getattr(obj, "__name__", None), str) and not isinstance(obj, type):
+            return obj.__name__  # a function or ufunc: its name, not "<function f at 0x...>"
         if isinstance(obj, tuple):
             return _squash("(" + ", ".join(short_repr(x) for x in obj) + ("," if len(obj) == 1 else "") + ")")
         if isinstance(obj, list):
@@ -206,11 +208,13 @@ class _Mismatch:
         text = head + "".join(f"[{step!r}]" for step in steps)
         return text if head else "at " + text
 
-    def describe(self, index_format=None, names=None) -> str:
+    def describe(self, index_format=None, names=None, compact=False) -> str:
+        """The verdict's detail; ``compact`` leaves out the two small arrays themselves."""
         where = self.where(names)
         where = f"{where}: " if where else ""
         if self.kind == "value":
-            detail = _array_difference(self.got, self.expected, self.atol, self.rtol, index_format)
+            detail = _array_difference(self.got, self.expected, self.atol, self.rtol, index_format,
+                                       show_arrays=not compact)
             if detail is not None:
                 return where + detail
         got, expected = short_repr(self.got), short_repr(self.expected)
@@ -247,7 +251,7 @@ def _format_index(index: tuple, index_format) -> str:
     return index_format.format(*index)
 
 
-def _array_difference(got, expected, atol, rtol, index_format=None):
+def _array_difference(got, expected, atol, rtol, index_format=None, show_arrays=True):
     """The verdict text for two numeric arrays of one shape that differ, else None.
 
     Names how many elements differ, the first one (with both values at full precision)
@@ -280,7 +284,7 @@ def _array_difference(got, expected, atol, rtol, index_format=None):
     count = int(bad.sum())
     at_first, at_largest = _format_index(first, index_format), _format_index(largest, index_format)
     head = ""
-    if g.size <= _SHOW_ARRAY_UP_TO:
+    if g.size <= _SHOW_ARRAY_UP_TO and show_arrays:
         head = f"got {short_repr(got)}; expected {short_repr(expected)}; "
     of = f"{count} of {g.size} values differ" + ("" if head else f" (shape {g.shape})")
     shown_g, shown_e = _number_pair(g[first], e[first])
@@ -407,7 +411,7 @@ def _split_case(case, has_reference: bool):
 
 # ----------------------------------------------------------------------- the checks
 def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compare=None,
-                   index_format=None, names=None) -> bool:
+                   index_format=None, names=None, hint=None) -> bool:
     """Chapter 00: run ``fn`` on every case and print one verdict line; return True if all pass.
 
     ``cases`` is a list. With ``reference``, each case is the arguments (a tuple, a
@@ -422,8 +426,11 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
     string such as ``"step {0}, w[{1}]"`` or a function of the index), e.g. the rows
     of an optimizer's path. A mismatch inside a nested result is located like an
     index, ``at [1][0]: got ...``; ``names`` names the items of a tuple result
-    (``names=("dw", "db")`` gives ``db: got ...``). List a small hand-computed case
-    first: it gives the clearest verdict.
+    (``names=("dw", "db")`` gives ``db: got ...``). ``hint(args, got, expected)``
+    may return a sentence naming a likely mistake ("use the population std"), which
+    is appended to a ❌ line of a wrong value (it is not called for the other verdicts;
+    if it raises, no hint). List a small hand-computed case first: it gives the
+    clearest verdict.
     """
     try:
         if not callable(fn):
@@ -450,8 +457,12 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
             if first_failure is None:
                 found = _compare(got, expected, atol, rtol, compare)
                 if found is not None:
+                    extra = _hint_text(hint, shown_args, shown_kwargs, got, expected)
                     first_failure = _case_line(name, number, shown_args, shown_kwargs,
-                                               found.describe(index_format, names))
+                                               found.describe(index_format, names) + extra)
+                    if len(first_failure) > MAX_VERDICT:  # drop the arrays, keep the facts
+                        first_failure = _case_line(name, number, shown_args, shown_kwargs,
+                                                   found.describe(index_format, names, compact=True) + extra)
         if first_failure is not None:
             print(first_failure)
             return False
@@ -462,6 +473,17 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
     except BaseException as error:  # never let a check cell crash the notebook
         print(f"❌ {name}: the check itself failed: {_error_text(error)}.")
         return False
+
+
+def _hint_text(hint, args, kwargs, got, expected) -> str:
+    """`` <hint>`` for a wrong value, or "" (no hint, or the hint function failed)."""
+    if hint is None:
+        return ""
+    try:
+        text = hint(args if not kwargs else tuple(args) + tuple(kwargs.values()), got, expected)
+    except Exception:
+        return ""
+    return f" {_squash(str(text), 100)}" if text else ""
 
 
 def _case_line(name, number, args, kwargs, detail: str) -> str:
@@ -485,7 +507,10 @@ def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None, index_f
             return False
         found = _compare(got, expected, atol, rtol, compare)
         if found is not None:
-            print(f"❌ {name}: " + found.describe(index_format, names))
+            line = f"❌ {name}: " + found.describe(index_format, names)
+            if len(line) > MAX_VERDICT:
+                line = f"❌ {name}: " + found.describe(index_format, names, compact=True)
+            print(line)
             return False
         print(_passed(name, 1))
         return True

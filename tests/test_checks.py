@@ -429,7 +429,7 @@ def test_names_label_the_items_of_a_tuple_result(capsys):
 
 @pytest.mark.parametrize("value, text", [
     (0.00125, "0.00125"), (0.0025, "0.0025"), (0.26894142, "0.2689"), (3.0, "3.0"), (-1.5, "-1.5"),
-    (123456.7, "123457.0"), (1.2345678e-7, "1.235e-07"), (2.5e7, "2.5e+07"), (0.0, "0.0"),
+    (123456.7, "123456.7"), (1000.693, "1000.7"), (1.2345678e-7, "1.235e-07"), (2.5e7, "2.5e+07"), (0.0, "0.0"),
     (7, "7"), (np.int64(-3), "-3"), (True, "True"), (float("nan"), "nan"), (float("-inf"), "-inf"),
 ])
 def test_format_number_keeps_four_significant_digits(value, text):
