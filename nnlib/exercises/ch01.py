@@ -73,6 +73,8 @@ def _sigmoid_derivative_hint(args, got, expected):
     (z,) = args
     if np.shape(got) == np.shape(expected) and np.allclose(got, _sigmoid(z)):
         return "that is sigmoid(z) itself; the derivative is s * (1 - s)."
+    if np.shape(got) == np.shape(expected) and np.allclose(got, z * (1.0 - z)):
+        return "use s = sigmoid(z) in s * (1 - s), not z itself."
     return ""
 
 

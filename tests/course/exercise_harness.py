@@ -55,17 +55,17 @@ def notebook_cells(chapter: str) -> list[dict]:
 
 
 def solution_source(chapter: str, defines: str) -> str:
-    """The source of the solved notebook's code cell that defines ``def <defines>(``."""
-    needle = f"def {defines}("
+    """The source of the solved notebook's code cell that defines ``def <defines>(`` (or ``class <defines>``)."""
+    needles = (f"def {defines}(", f"class {defines}:", f"class {defines}(")
     for cell in notebook_cells(chapter):
         source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and needle in source:
+        if cell["cell_type"] == "code" and any(needle in source for needle in needles):
             return source
     raise LookupError(f"no code cell of chapter {chapter} defines {defines}()")
 
 
 def load_solution(chapter: str, name: str, namespace: dict | None = None):
-    """Execute the solved notebook's cell that defines ``name`` and return that function.
+    """Execute the solved notebook's cell that defines ``name`` and return that function (or class).
 
     ``namespace`` supplies what the cell needs from earlier cells (``np``, ``nnlib`` ...).
     """
