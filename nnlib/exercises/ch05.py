@@ -51,11 +51,12 @@ def check_drop_missing_rows(drop_missing_rows, X=None, y=None, X_expected=None, 
 
 
 def check_split_indices(split_indices) -> Verdict:
-    """Chapter 05: ``split_indices(n, test_size, seed)`` picks the rows scikit-learn's train_test_split picks.
+    """Chapter 05: ``split_indices(n, test_size, seed)`` picks the rows ``nnlib.data.train_test_split`` picks.
 
-    By hand: n = 10, test_size 0.2 gives 2 test rows and 8 train rows.
+    (The same rows, in the same order, as scikit-learn's.) By hand: n = 10, test_size 0.2
+    gives 2 test rows and 8 train rows.
     """
-    from sklearn.model_selection import train_test_split
+    from nnlib.data import train_test_split
 
     def reference(n, test_size, seed):
         return tuple(train_test_split(np.arange(n), test_size=test_size, random_state=seed))
