@@ -56,7 +56,7 @@ _FIGURE = re.compile(
     r"(?P<word>\s+[A-Za-z][\w-]*)?")
 _APPROX_WORDS = re.compile(r"\b(about|roughly|around|approximately|nearly|almost)\s+$", re.I)
 _EXACT = re.compile(r"<!--\s*exact:(.*?)-->", re.S)
-_EXACT_ITEM = re.compile(r"\s*([^;()]+?)\s*\(([^)]+)\)\s*(?:;|$)")
+_EXACT_ITEM = re.compile(r"\s*([^;()]+?)\s*\((.+?)\)\s*(?=;|$)", re.S)
 _OUTPUT_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -211,6 +211,9 @@ def _notebook(tmp_path, markdown, output):
     ("Accuracy 0.966 and 96.6%.", "cnn 0.966", []),
     ("Recursion stops at about 1,000 levels. <!-- exact: 1,000 (CPython's default recursion limit) -->",
      "nothing", []),
+    ("About 1,000 levels, 20 samples. <!-- exact: 1,000 (sys.getrecursionlimit()); 20 (gradcheck(samples=20)) -->",
+     "nothing", []),
+    ("About 1,000 levels. <!-- exact: 1,000 -->", "nothing", ["1,000"]),   # no reason: no escape
     ("Seed section 4.4, written in 2017, uses `lr = 0.001` and $10^{-8}$; digits are 8×8 images.", "", []),
 ])
 def test_the_rule_on_the_issues_examples(tmp_path, markdown, output, flagged):
