@@ -209,31 +209,33 @@ class _Mismatch:
         return text if head else "at " + text
 
     def describe(self, index_format=None, names=None, compact=False) -> str:
-        """The verdict's detail; ``compact`` leaves out the two small arrays themselves."""
+        """The verdict's detail; ``compact`` 1 leaves out the two small arrays themselves, 2 also the largest difference."""
         where = self.where(names)
         where = f"{where}: " if where else ""
         if self.kind == "value":
             detail = _array_difference(self.got, self.expected, self.atol, self.rtol, index_format,
-                                       show_arrays=not compact)
+                                       show_arrays=not compact, brief=compact >= 2)
             if detail is not None:
                 return where + detail
         got, expected = short_repr(self.got), short_repr(self.expected)
         if got == expected and _is_number(self.got) and _is_number(self.expected):
             got, expected = _number_pair(self.got, self.expected)
         if self.kind == "shape":
-            got, expected = _short(self.got), _short(self.expected)
-            return (f"{where}got shape {_shape(self.got)} {got}; "
-                    f"expected shape {_shape(self.expected)} {expected}.")
+            got, expected = ("", "") if compact else (" " + _short(self.got), " " + _short(self.expected))
+            return (f"{where}got shape {_shape(self.got)}{got}; "
+                    f"expected shape {_shape(self.expected)}{expected}.")
         if self.kind == "type":  # e.g. a list holding the right numbers where an array is expected
-            got, expected = _short(self.got), _short(self.expected)
+            got, expected = ("", "") if compact else (" " + _short(self.got), " " + _short(self.expected))
             wanted = "a NumPy array" if isinstance(self.expected, np.ndarray) else f"a {type(self.expected).__name__}"
             hint = ", e.g. np.array(...)" if isinstance(self.expected, np.ndarray) else ""
-            return (f"{where}got a {type(self.got).__name__} {got}; expected {wanted} {expected} "
+            return (f"{where}got a {type(self.got).__name__}{got}; expected {wanted}{expected} "
                     f"(convert the result{hint}).")
         if self.kind == "length":
-            got, expected = _short(self.got), _short(self.expected)
-            return (f"{where}got {len(self.got)} items {got}; "
-                    f"expected {len(self.expected)} items {expected}.")
+            got, expected = ("", "") if compact else (" " + _short(self.got), " " + _short(self.expected))
+            return (f"{where}got {len(self.got)} items{got}; "
+                    f"expected {len(self.expected)} items{expected}.")
+        if compact:
+            got, expected = _short(self.got, 40), _short(self.expected, 40)
         hint = " (did you forget to `return` it?)" if self.got is None else ""
         return f"{where}got {got}{hint}; expected {expected}."
 
@@ -251,7 +253,7 @@ def _format_index(index: tuple, index_format) -> str:
     return index_format.format(*index)
 
 
-def _array_difference(got, expected, atol, rtol, index_format=None, show_arrays=True):
+def _array_difference(got, expected, atol, rtol, index_format=None, show_arrays=True, brief=False):
     """The verdict text for two numeric arrays of one shape that differ, else None.
 
     Names how many elements differ, the first one (with both values at full precision)
@@ -286,9 +288,11 @@ def _array_difference(got, expected, atol, rtol, index_format=None, show_arrays=
     head = ""
     if g.size <= _SHOW_ARRAY_UP_TO and show_arrays:
         head = f"got {short_repr(got)}; expected {short_repr(expected)}; "
-    of = f"{count} of {g.size} values differ" + ("" if head else f" (shape {g.shape})")
+    of = f"{count} of {g.size} values differ" + ("" if head or brief else f" (shape {g.shape})")
     shown_g, shown_e = _number_pair(g[first], e[first])
     text = f"{head}{of}, first at {at_first}: got {shown_g}, expected {shown_e}"
+    if brief:
+        return text + "."
     if largest != first:
         text += f"; largest |diff| {format_number(diff[largest])} at {at_largest}."
     else:
@@ -458,11 +462,11 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
                 found = _compare(got, expected, atol, rtol, compare)
                 if found is not None:
                     extra = _hint_text(hint, shown_args, shown_kwargs, got, expected)
-                    first_failure = _case_line(name, number, shown_args, shown_kwargs,
-                                               found.describe(index_format, names) + extra)
-                    if len(first_failure) > MAX_VERDICT:  # drop the arrays, keep the facts
+                    for compact in (0, 1, 2):  # drop the arrays, then the largest difference: keep it one line
                         first_failure = _case_line(name, number, shown_args, shown_kwargs,
-                                                   found.describe(index_format, names, compact=True) + extra)
+                                                   found.describe(index_format, names, compact) + extra)
+                        if len(first_failure) <= MAX_VERDICT:
+                            break
         if first_failure is not None:
             print(first_failure)
             return False
@@ -483,7 +487,7 @@ def _hint_text(hint, args, kwargs, got, expected) -> str:
         text = hint(args if not kwargs else tuple(args) + tuple(kwargs.values()), got, expected)
     except Exception:
         return ""
-    return f" {_squash(str(text), 100)}" if text else ""
+    return f" {_squash(str(text), 80)}" if text else ""
 
 
 def _case_line(name, number, args, kwargs, detail: str) -> str:
@@ -507,9 +511,10 @@ def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None, index_f
             return False
         found = _compare(got, expected, atol, rtol, compare)
         if found is not None:
-            line = f"❌ {name}: " + found.describe(index_format, names)
-            if len(line) > MAX_VERDICT:
-                line = f"❌ {name}: " + found.describe(index_format, names, compact=True)
+            for compact in (0, 1, 2):
+                line = f"❌ {name}: " + found.describe(index_format, names, compact)
+                if len(line) <= MAX_VERDICT:
+                    break
             print(line)
             return False
         print(_passed(name, 1))

@@ -467,3 +467,29 @@ def test_verdict_lines_stay_short(capsys):
         assert not run()
         line = one_line(capsys)
         assert len(line) <= checks.MAX_VERDICT + 20, (len(line), line)
+
+
+def test_hint_names_the_mistake_on_a_wrong_value_only(capsys):
+    hint = lambda args, got, expected: "add the bias b." if got == args[0] * 2 else ""  # noqa: E731
+    assert not check_function("f", lambda x: x * 2, [((1.0,), 3.0)], hint=hint)
+    assert one_line(capsys) == "❌ f: case 1: input 1.0; got 2.0; expected 3.0. add the bias b."
+    assert not check_function("f", lambda x: x * 3 + 1, [((1.0,), 3.0)], hint=hint)
+    assert one_line(capsys) == "❌ f: case 1: input 1.0; got 4.0; expected 3.0."   # no hint when it does not apply
+    broken = lambda args, got, expected: 1 / 0  # noqa: E731
+    assert not check_function("f", lambda x: x, [((1.0,), 3.0)], hint=broken)
+    assert one_line(capsys) == "❌ f: case 1: input 1.0; got 1.0; expected 3.0."   # a failing hint is dropped
+    assert check_function("f", lambda x: x, [((3.0,), 3.0)], hint=broken)
+    one_line(capsys)
+
+
+def test_functions_in_inputs_print_by_name(capsys):
+    assert not check_function("apply", lambda f, x: f(x), [((np.tanh, 0.0), 1.0)])
+    assert one_line(capsys) == "❌ apply: case 1: input tanh, 0.0; got 0.0; expected 1.0."
+
+
+def test_a_long_line_drops_the_small_arrays_first(capsys):
+    hint = lambda args, got, expected: "x" * 70  # noqa: E731
+    assert not check_function("f", lambda x: x * 2, [(np.arange(4.0),)], reference=lambda x: x, hint=hint)
+    line = one_line(capsys)
+    assert "got [0. 2. 4. 6.]" not in line and "3 of 4 values differ, first at [1]: got 2.0, expected 1.0." in line
+    assert len(line) <= checks.MAX_VERDICT + 20

@@ -99,7 +99,7 @@ def _perceptron_hint(args, got, expected):
     w, b, x, s, lr = args
     score = s * (np.asarray(w) @ x + b)
     if score == 0:
-        return "a point on the line (s * (w·x + b) = 0) counts as a mistake: update when <= 0."
+        return "a point on the line counts as a mistake: update when s * (w·x + b) <= 0."
     if score > 0:
         return "a correctly classified point leaves w and b unchanged."
     return "on a mistake: w + lr * s * x and b + lr * s."

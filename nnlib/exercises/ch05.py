@@ -70,7 +70,7 @@ def check_split_indices(split_indices) -> Verdict:
         if len(test) != len(expected[1]):
             return f"the test set has ceil(test_size * n) = {math.ceil(test_size * n)} rows."
         if sorted(np.concatenate([train, test])) == list(range(n)):
-            return "the rows are right but not in train_test_split's order: permute with np.random.RandomState(seed)."
+            return "same rows, other order: permute with np.random.RandomState(seed)."
         return ""
 
     return check_function("split_indices", split_indices,
