@@ -20,8 +20,10 @@ Both ends of a range (``4-7 points``, ``97-98%``) are figures. Years (1900-2099)
 sizes written ``8×8`` are not.
 
 **What makes a figure true.** It must appear in the notebook's evidence near the text:
-the stored outputs and the sources of the ``WINDOW`` code cells before and after the
-Markdown cell, read as numbers. It matches a number there when they agree at the
+the stored outputs of the ``WINDOW`` code cells before and after the Markdown cell, read
+as numbers; for a count, a precise number or a plain percentage (a size or a share given in
+code: ``test_size=0.2`` is "20%") their sources count too. A measured figure (a factor, a
+time, anything approximate: "about 88%") must be printed. It matches a number there when they agree at the
 precision the prose uses (``88%`` matches 0.8812 or 88.1; ``about 6`` matches 6.2; ``0.83``
 does not match 0.843); a percentage also matches a fraction (0.88 = 88%). A summary far
 from the cell that printed its figure may cite it literally: the figure as written
@@ -54,7 +56,7 @@ _FIGURE = re.compile(
     rf"(?:\s?(?:-|–|to)\s?(?P<num2>{_NUMBER}))?"
     r"(?P<unit>\s?%|\s?x(?![\w])|×(?!\s?\d)|\s?(?:ms|µs|s|seconds?|minutes?|min|hours?|GPU-days|GPU-hours)\b)?"
     r"(?P<word>\s+[A-Za-z][\w-]*)?")
-_APPROX_WORDS = re.compile(r"\b(about|roughly|around|approximately|nearly|almost)\s+$", re.I)
+_APPROX_WORDS = re.compile(r"\b(about|roughly|around|approximately|nearly|almost)\s*$", re.I)
 _EXACT = re.compile(r"<!--\s*exact:(.*?)-->", re.S)
 _EXACT_ITEM = re.compile(r"\s*([^;()]+?)\s*\((.+?)\)\s*(?=;|$)", re.S)
 _OUTPUT_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -76,8 +78,8 @@ def _value(text: str) -> tuple[float, int]:
     return float(text), len(text.split(".")[1]) if "." in text else 0
 
 
-def cited_figures(markdown: str) -> list[tuple[str, str]]:
-    """(figure as written, kind) for every cited figure in a Markdown cell, escapes removed."""
+def cited_figures(markdown: str) -> list[tuple[str, str, str]]:
+    """(figure as written, kind, context) for every cited figure in a Markdown cell, escapes removed."""
     exempt = set()
     for comment in _EXACT.findall(markdown):
         exempt |= {item.group(1).strip() for item in _EXACT_ITEM.finditer(comment)}
@@ -88,11 +90,12 @@ def cited_figures(markdown: str) -> list[tuple[str, str]]:
         value, decimals = _value(num)
         before = text[max(0, match.start() - 16):match.start()]
         kind = None
+        approximate = bool(match["approx"] or _APPROX_WORDS.search(before))
         if unit in ("%", "x", "×"):
             kind = "percentage" if unit == "%" else "factor"
         elif unit:
             kind = "time"
-        elif match["approx"] or _APPROX_WORDS.search(before):
+        elif approximate:
             kind = "approximation"
         elif decimals >= 3 or "," in num:
             kind = "precise number"
@@ -106,19 +109,22 @@ def cited_figures(markdown: str) -> list[tuple[str, str]]:
             shown = figure + ("%" if unit == "%" else "")
             if shown in exempt or figure in exempt:
                 continue
-            found.append((figure, kind + (" (a range)" if num2 else "")))
+            context = re.sub(r"\s+", " ", text[max(0, match.start() - 40):match.end() + 30])
+            kind_text = kind + (", approximate" if approximate and kind != "approximation" else "")
+            found.append((figure, kind_text + (" (a range)" if num2 else ""), context))
     return found
 
 
-def _evidence_numbers(cells, index) -> list[float]:
-    """Numbers in the outputs and sources of the WINDOW code cells on either side of cell ``index``."""
+def _evidence_numbers(cells, index, with_sources=True) -> list[float]:
+    """Numbers in the outputs (and sources) of the WINDOW code cells on either side of cell ``index``."""
     code = [i for i, cell in enumerate(cells) if cell["cell_type"] == "code"]
     before = [i for i in code if i < index][-WINDOW:]
     after = [i for i in code if i > index][:WINDOW]
     texts = []
     for i in before + after:
         cell = cells[i]
-        texts.append("".join(cell["source"]))
+        if with_sources:
+            texts.append("".join(cell["source"]))
         for output in cell.get("outputs", []):
             texts.append("".join(output.get("text", "")))
             data = output.get("data", {})
@@ -172,12 +178,12 @@ def unsupported_figures(path: Path) -> list[str]:
         figures = cited_figures(markdown)
         if not figures:
             continue
-        numbers = _evidence_numbers(cells, index)
-        flat = re.sub(r"\s+", " ", _strip(markdown))
-        for figure, kind in figures:
+        printed = _evidence_numbers(cells, index, with_sources=False)
+        printed_or_coded = _evidence_numbers(cells, index)
+        for figure, kind, context in figures:
+            coded = kind.startswith(("count", "precise", "percentage")) and "approximate" not in kind
+            numbers = printed_or_coded if coded else printed
             if not (_supported(figure, kind, numbers) or _printed_literally(figure, kind, outputs)):
-                at = flat.find(figure)
-                context = flat[max(0, at - 40):at + len(figure) + 30]
                 problems.append(f'{path.name} [{index}]: "{figure}" ({kind}) in "...{context}..."')
     return problems
 
@@ -189,8 +195,8 @@ def test_prose_cites_only_figures_the_notebook_shows(path):
                           "sentence from code, or declare them with <!-- exact: N (why) -->):\n" + "\n".join(problems))
 
 
-def _notebook(tmp_path, markdown, output):
-    cells = [{"cell_type": "code", "source": "print(result)", "metadata": {},
+def _notebook(tmp_path, markdown, output, source="print(result)"):
+    cells = [{"cell_type": "code", "source": source, "metadata": {},
               "outputs": [{"output_type": "stream", "name": "stdout", "text": output}]},
              {"cell_type": "markdown", "source": markdown, "metadata": {}}]
     path = tmp_path / "99_demo.ipynb"
@@ -217,5 +223,13 @@ def _notebook(tmp_path, markdown, output):
     ("Seed section 4.4, written in 2017, uses `lr = 0.001` and $10^{-8}$; digits are 8×8 images.", "", []),
 ])
 def test_the_rule_on_the_issues_examples(tmp_path, markdown, output, flagged):
+    """The examples of issue 15, and the usual exact numbers that must not be flagged."""
     problems = unsupported_figures(_notebook(tmp_path, markdown, output))
     assert [re.search(r'"([^"]+)"', p).group(1) for p in problems] == flagged, problems
+
+
+def test_a_measured_figure_must_be_printed_not_only_coded(tmp_path):
+    """'about 10 rows at a time' is not made true by a `max_batch=10` in the code; a count is."""
+    code = "server = Server(max_batch=10, clients=32)\nprint(f'mean batch {mean:.1f} rows')"
+    path = _notebook(tmp_path, "It batches about 10 rows at a time, with 32 clients.", "mean batch 6.2 rows", code)
+    assert [re.search(r'"([^"]+)"', p).group(1) for p in unsupported_figures(path)] == ["10"]
