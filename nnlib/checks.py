@@ -104,10 +104,9 @@ def format_number(value, digits: int = 4, array_style: bool = False) -> str:
     """Chapter 00: one number with ``digits`` significant digits (fewer when it is exact).
 
     Significant digits, not decimals, so that a small number keeps its size:
-    0.00125 prints as ``0.00125`` (4 decimals would show ``0.0013``). The integer part is
-    never cut below a million, and one decimal is kept (``123456.7``); below 1e-4 and from 1e6 on the number is
-    written ``1.235e-07``. Integers and
-    booleans print as they are. ``array_style`` writes a whole float as NumPy does in an
+    0.00125 prints as ``0.00125`` (4 decimals would show ``0.0013``). Below a million the
+    integer part is never cut and one decimal is kept (``123456.7``); below 1e-4 and from
+    1e6 on the number is written ``1.235e-07``. Integers and booleans print as they are. ``array_style`` writes a whole float as NumPy does in an
     array (``1.``), else as Python does (``1.0``).
     """
     value = np.asarray(value)[()]
@@ -256,7 +255,7 @@ def _format_index(index: tuple, index_format) -> str:
 def _array_difference(got, expected, atol, rtol, index_format=None, show_arrays=True, brief=False):
     """The verdict text for two numeric arrays of one shape that differ, else None.
 
-    Names how many elements differ, the first one (with both values at full precision)
+    Names how many elements differ, the first one (both values with the digits that tell them apart)
     and the largest absolute difference and its position. Small arrays are shown whole
     as well; big ones only by these facts, so the text stays short.
     """
