@@ -35,14 +35,21 @@ def verdict(check, *args, **kwargs) -> tuple[str, str]:
     return symbol, line
 
 
-def assert_verdict(expected_symbol: str, check, *args, mentions: tuple[str, ...] = (), **kwargs) -> str:
+#: The longest verdict line ``assert_verdict(..., max_length=LINE_LIMIT)`` accepts ("~200 characters").
+LINE_LIMIT = 210
+
+
+def assert_verdict(expected_symbol: str, check, *args, mentions: tuple[str, ...] = (),
+                   max_length: int | None = None, **kwargs) -> str:
     """Assert that the check's verdict is ``expected_symbol``; a ❌ line must name the problem.
 
     ``mentions``: words the line must contain (case-insensitive), e.g. the wrong value
-    or the name of what is missing. Returns the line.
+    or the name of what is missing. ``max_length`` (e.g. ``LINE_LIMIT``): the longest
+    line accepted. Returns the line.
     """
     symbol, line = verdict(check, *args, **kwargs)
     assert symbol == expected_symbol, f"expected {expected_symbol}, got: {line}"
+    assert max_length is None or len(line) <= max_length, f"{len(line)} characters, over {max_length}: {line}"
     for word in mentions:
         assert word.lower() in line.lower(), f"the verdict should mention {word!r}: {line}"
     return line
