@@ -6,13 +6,16 @@ one line and returns True or False; it never raises, so a wrong answer never sto
 
     ✅ sigmoid: all 4 checks passed.
     ⏳ sigmoid: not attempted yet — replace "raise NotImplementedError()" with your code, then run this cell again.
-    ❌ sigmoid: case 2: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]; 2 of 3 differ, first at [0]: got 0.5, expected 0.2689414213699951; largest |diff| 0.2311 at [0].
+    ❌ sigmoid: case 2: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]; 2 of 3 values differ, first at [0]: got 0.5, expected 0.2689 (the largest |diff|, 0.2311).
 
-A verdict for arrays names the first differing position (``[0]``, or ``step 7`` with
-``index_format="step {0}"``), prints the two values there with every digit they have,
-and the largest absolute difference and where it is, so that "got" and "expected"
-never look the same when they are not. Big arrays are not printed at all: the whole
-verdict stays about one line (``MAX_VERDICT`` characters).
+Numbers print with 4 significant digits, more where got and expected would otherwise
+look the same (``format_number``, ``_number_pair``): 0.00125 stays 0.00125, and 1.00004
+against 1.0 prints as 1.00004. A verdict for arrays names the first differing position
+(``[0]``, or ``step 7`` with ``index_format="step {0}"``), the two values there, and the
+largest absolute difference and where it is. A mismatch inside nested results is located
+as the learner would index it (``at [0][1]``, ``at ['w']``, or ``db`` with
+``names=("dw", "db")``). Big arrays are not printed at all: the whole verdict stays
+about one line (``MAX_VERDICT`` characters).
 
 ``environment_report()`` prints ``[OK]``/``[FAIL]`` for each package the course needs.
 """
@@ -101,23 +104,70 @@ def _is_number(obj) -> bool:
     return isinstance(obj, (int, float, np.number)) and not isinstance(obj, (bool, np.bool_))
 
 
+def format_number(value, digits: int = 4, array_style: bool = False) -> str:
+    """Chapter 00: one number with ``digits`` significant digits (fewer when it is exact).
+
+    Significant digits, not decimals, so that a small number keeps its size:
+    0.00125 prints as ``0.00125`` (4 decimals would show ``0.0013``). Below a million the
+    integer part is never cut and one decimal is kept (``123456.7``); below 1e-4 and from
+    1e6 on the number is written ``1.235e-07``. Integers and booleans print as they are. ``array_style`` writes a whole float as NumPy does in an
+    array (``1.``), else as Python does (``1.0``).
+    """
+    value = np.asarray(value)[()]
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
+        return str(value.item() if hasattr(value, "item") else value)
+    if isinstance(value, (complex, np.complexfloating)):
+        return str(value)
+    number = float(value)
+    if not np.isfinite(number):
+        return str(number)
+    if number == 0.0:
+        return "-0." if array_style and np.signbit(number) else ("0." if array_style else
+                                                                  ("-0.0" if np.signbit(number) else "0.0"))
+    size = abs(number)
+    if size < 1e-4 or size >= 1e6:
+        return np.format_float_scientific(value, precision=max(digits - 1, 0), unique=True, trim="-")
+    whole = len(str(int(size))) if size >= 1 else 0
+    return np.format_float_positional(value, precision=max(digits, whole + 1), unique=True,
+                                      fractional=False, trim="." if array_style else "0")
+
+
+def _number_pair(got, expected, digits: int = 4) -> tuple[str, str]:
+    """``got`` and ``expected`` as text with as many significant digits as it takes to tell them apart."""
+    got, expected = np.asarray(got)[()], np.asarray(expected)[()]
+    if isinstance(got, np.floating) and isinstance(expected, np.floating) and got.dtype != expected.dtype:
+        got, expected = np.float64(got), np.float64(expected)  # float32 0.1 is not 0.1
+    for places in range(digits, 18):
+        shown = format_number(got, places), format_number(expected, places)
+        if shown[0] != shown[1]:
+            return shown
+    return format_number(got, 17), format_number(expected, 17)
+
+
+def _array_text(array) -> str:
+    return np.array2string(array, threshold=4, edgeitems=2, max_line_width=10_000,
+                           formatter={"float_kind": lambda v: format_number(v, 4, array_style=True)})
+
+
 def short_repr(obj, with_shape: bool = True) -> str:
     """Chapter 00: a one-line, at most ~120 character repr of a value for verdicts.
 
-    Arrays print with 4 decimals and at most 4 items per axis; a summarized array
-    gets its shape appended unless ``with_shape`` is False.
+    Numbers print with 4 significant digits (``format_number``), arrays with at most 4
+    items per axis; a summarized array gets its shape appended unless ``with_shape`` is
+    False.
     """
     try:
         array = _as_array(obj)
         if array is not None:
-            text = np.array2string(array, threshold=4, edgeitems=2, precision=4,
-                                   suppress_small=True, max_line_width=10_000)
+            text = _array_text(array)
             suffix = f" (shape {array.shape})" if with_shape and array.ndim and array.size > 4 else ""
             if not isinstance(obj, np.ndarray):
                 text = f"{type(obj).__name__}({_squash(text, _MAX_REPR - len(suffix) - 20)})"
             return _squash(text, _MAX_REPR - len(suffix)) + suffix
         if _is_number(obj):
-            return _squash(np.array2string(np.asarray(obj), precision=4))
+            return format_number(obj)
+        if callable(obj) and isinstance(getattr(obj, "__name__", None), str) and not isinstance(obj, type):
+            return obj.__name__  # a function or ufunc: its name, not "<function f at 0x...>"
         if isinstance(obj, tuple):
             return _squash("(" + ", ".join(short_repr(x) for x in obj) + ("," if len(obj) == 1 else "") + ")")
         if isinstance(obj, list):
@@ -139,37 +189,56 @@ def _error_text(error: BaseException) -> str:
 
 # ---------------------------------------------------------------------- comparison
 class _Mismatch:
-    """Why a value differs: where (item/key path), what was got and expected, how."""
+    """Why a value differs: where (a path into nested results), what was got and expected, how."""
 
-    def __init__(self, got, expected, kind="value", path="", atol=1e-6, rtol=1e-5):
-        self.got, self.expected, self.kind, self.path = got, expected, kind, path
+    def __init__(self, got, expected, kind="value", path=(), atol=1e-6, rtol=1e-5):
+        self.got, self.expected, self.kind, self.path = got, expected, kind, tuple(path)
         self.atol, self.rtol = atol, rtol
 
-    def inside(self, label: str) -> "_Mismatch":
-        self.path = f"{label}{', ' + self.path if self.path else ''}"
+    def inside(self, step) -> "_Mismatch":
+        """The mismatch one level up: ``step`` is the item index or dict key it sits under."""
+        self.path = (step,) + self.path
         return self
 
-    def describe(self, index_format=None) -> str:
-        where = f"{self.path}: " if self.path else ""
+    def where(self, names=None) -> str:
+        """The path as the learner writes it: ``[0][1]``, ``['w']``, or ``db`` / ``grads[1]`` with ``names``."""
+        if not self.path:
+            return ""
+        steps = list(self.path)
+        head = ""
+        if names is not None and isinstance(steps[0], int) and 0 <= steps[0] < len(names):
+            head = str(names[steps.pop(0)])
+        text = head + "".join(f"[{step!r}]" for step in steps)
+        return text if head else "at " + text
+
+    def describe(self, index_format=None, names=None, compact=False) -> str:
+        """The verdict's detail; ``compact`` 1 leaves out the two small arrays themselves, 2 also the largest difference."""
+        where = self.where(names)
+        where = f"{where}: " if where else ""
         if self.kind == "value":
-            detail = _array_difference(self.got, self.expected, self.atol, self.rtol, index_format)
+            detail = _array_difference(self.got, self.expected, self.atol, self.rtol, index_format,
+                                       show_arrays=not compact, brief=compact >= 2)
             if detail is not None:
                 return where + detail
         got, expected = short_repr(self.got), short_repr(self.expected)
+        if got == expected and _is_number(self.got) and _is_number(self.expected):
+            got, expected = _number_pair(self.got, self.expected)
         if self.kind == "shape":
-            got, expected = _short(self.got), _short(self.expected)
-            return (f"{where}got shape {_shape(self.got)} {got}; "
-                    f"expected shape {_shape(self.expected)} {expected}.")
+            got, expected = ("", "") if compact else (" " + _short(self.got), " " + _short(self.expected))
+            return (f"{where}got shape {_shape(self.got)}{got}; "
+                    f"expected shape {_shape(self.expected)}{expected}.")
         if self.kind == "type":  # e.g. a list holding the right numbers where an array is expected
-            got, expected = _short(self.got), _short(self.expected)
+            got, expected = ("", "") if compact else (" " + _short(self.got), " " + _short(self.expected))
             wanted = "a NumPy array" if isinstance(self.expected, np.ndarray) else f"a {type(self.expected).__name__}"
             hint = ", e.g. np.array(...)" if isinstance(self.expected, np.ndarray) else ""
-            return (f"{where}got a {type(self.got).__name__} {got}; expected {wanted} {expected} "
+            return (f"{where}got a {type(self.got).__name__}{got}; expected {wanted}{expected} "
                     f"(convert the result{hint}).")
         if self.kind == "length":
-            got, expected = _short(self.got), _short(self.expected)
-            return (f"{where}got {len(self.got)} items {got}; "
-                    f"expected {len(self.expected)} items {expected}.")
+            got, expected = ("", "") if compact else (" " + _short(self.got), " " + _short(self.expected))
+            return (f"{where}got {len(self.got)} items{got}; "
+                    f"expected {len(self.expected)} items{expected}.")
+        if compact:
+            got, expected = _short(self.got, 40), _short(self.expected, 40)
         hint = " (did you forget to `return` it?)" if self.got is None else ""
         return f"{where}got {got}{hint}; expected {expected}."
 
@@ -177,14 +246,6 @@ class _Mismatch:
 def _short(obj, limit: int = 60) -> str:
     """A value's repr for a verdict that shows two of them: at most ``limit`` characters."""
     return _squash(short_repr(obj, False), limit)
-
-
-def _full(value) -> str:
-    """Every digit of one array element: the shortest text that reads back as the same number."""
-    value = np.asarray(value)[()]
-    if isinstance(value, (np.floating, np.complexfloating)):
-        return str(value)  # NumPy prints the shortest round-trip repr for the element's dtype
-    return str(value.item() if hasattr(value, "item") else value)
 
 
 def _format_index(index: tuple, index_format) -> str:
@@ -195,10 +256,10 @@ def _format_index(index: tuple, index_format) -> str:
     return index_format.format(*index)
 
 
-def _array_difference(got, expected, atol, rtol, index_format=None):
+def _array_difference(got, expected, atol, rtol, index_format=None, show_arrays=True, brief=False):
     """The verdict text for two numeric arrays of one shape that differ, else None.
 
-    Names how many elements differ, the first one (with both values at full precision)
+    Names how many elements differ, the first one (both values with the digits that tell them apart)
     and the largest absolute difference and its position. Small arrays are shown whole
     as well; big ones only by these facts, so the text stays short.
     """
@@ -211,10 +272,8 @@ def _array_difference(got, expected, atol, rtol, index_format=None):
         return None
     if not (np.issubdtype(g.dtype, np.number) and np.issubdtype(e.dtype, np.number)):
         return None
-    if g.ndim == 0:  # one number: the short forms, or every digit when they look the same
-        shown_g, shown_e = short_repr(got), short_repr(expected)
-        if shown_g == shown_e or short_repr(g) == short_repr(e):
-            shown_g, shown_e = _full(g), _full(e)
+    if g.ndim == 0:  # one number: as many digits as it takes to tell them apart
+        shown_g, shown_e = _number_pair(g, e)
         return f"got {shown_g}; expected {shown_e}."
     with np.errstate(all="ignore"):
         bad = ~np.isclose(g, e, atol=atol, rtol=rtol, equal_nan=True)
@@ -223,19 +282,24 @@ def _array_difference(got, expected, atol, rtol, index_format=None):
         kind = np.complex128 if np.iscomplexobj(g) or np.iscomplexobj(e) else np.float64
         diff = np.abs(g.astype(kind) - e.astype(kind))
         diff = np.where(np.isnan(diff), np.inf, diff)
+    if np.issubdtype(g.dtype, np.integer) and np.issubdtype(e.dtype, np.integer):
+        diff = diff.astype(np.int64, copy=False) if np.isfinite(diff).all() else diff
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     largest = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.where(bad, diff, -1.0))), g.shape))
     count = int(bad.sum())
     at_first, at_largest = _format_index(first, index_format), _format_index(largest, index_format)
     head = ""
-    if g.size <= _SHOW_ARRAY_UP_TO:
+    if g.size <= _SHOW_ARRAY_UP_TO and show_arrays:
         head = f"got {short_repr(got)}; expected {short_repr(expected)}; "
-    of = f"{count} of {g.size} values differ" + ("" if head else f" (shape {g.shape})")
-    text = (f"{head}{of}, first at {at_first}: got {_full(g[first])}, expected {_full(e[first])}")
+    of = f"{count} of {g.size} values differ" + ("" if head or brief else f" (shape {g.shape})")
+    shown_g, shown_e = _number_pair(g[first], e[first])
+    text = f"{head}{of}, first at {at_first}: got {shown_g}, expected {shown_e}"
+    if brief:
+        return text + "."
     if largest != first:
-        text += f"; largest |diff| {diff[largest]:.4g} at {at_largest}."
+        text += f"; largest |diff| {format_number(diff[largest])} at {at_largest}."
     else:
-        text += f" (the largest |diff|, {diff[largest]:.4g})."
+        text += f" (the largest |diff|, {format_number(diff[largest])})."
     return text
 
 
@@ -278,7 +342,7 @@ def _mismatch(got, expected, atol: float, rtol: float):
         for index, (g, e) in enumerate(zip(got, expected)):
             found = _mismatch(g, e, atol, rtol)
             if found is not None:
-                return found.inside(f"item {index}")
+                return found.inside(index)
         return None
     if isinstance(expected, dict):
         if not isinstance(got, dict) or set(got) != set(expected):
@@ -286,7 +350,7 @@ def _mismatch(got, expected, atol: float, rtol: float):
         for key in expected:
             found = _mismatch(got[key], expected[key], atol, rtol)
             if found is not None:
-                return found.inside(f"key {key!r}")
+                return found.inside(key)
         return None
     try:
         return None if bool(got == expected) else _Mismatch(got, expected)
@@ -354,7 +418,7 @@ def _split_case(case, has_reference: bool):
 
 # ----------------------------------------------------------------------- the checks
 def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compare=None,
-                   index_format=None) -> bool:
+                   index_format=None, names=None, hint=None) -> bool:
     """Chapter 00: run ``fn`` on every case and print one verdict line; return True if all pass.
 
     ``cases`` is a list. With ``reference``, each case is the arguments (a tuple, a
@@ -367,7 +431,12 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
     attempted (⏳). When an array differs, the verdict names the first differing
     position and the largest difference; ``index_format`` names positions (a format
     string such as ``"step {0}, w[{1}]"`` or a function of the index), e.g. the rows
-    of an optimizer's path. List a small hand-computed case first: it gives the
+    of an optimizer's path. A mismatch inside a nested result is located like an
+    index, ``at [1][0]: got ...``; ``names`` names the items of a tuple result
+    (``names=("dw", "db")`` gives ``db: got ...``). ``hint(args, got, expected)``
+    may return a sentence naming a likely mistake ("use the population std"), which
+    is appended to a ❌ line of a wrong value (it is not called for the other verdicts;
+    if it raises, no hint). List a small hand-computed case first: it gives the
     clearest verdict.
     """
     try:
@@ -395,8 +464,12 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
             if first_failure is None:
                 found = _compare(got, expected, atol, rtol, compare)
                 if found is not None:
-                    first_failure = _case_line(name, number, shown_args, shown_kwargs,
-                                               found.describe(index_format))
+                    extra = _hint_text(hint, shown_args, shown_kwargs, got, expected)
+                    for compact in (0, 1, 2):  # drop the arrays, then the largest difference: keep it one line
+                        first_failure = _case_line(name, number, shown_args, shown_kwargs,
+                                                   found.describe(index_format, names, compact) + extra)
+                        if len(first_failure) <= MAX_VERDICT:
+                            break
         if first_failure is not None:
             print(first_failure)
             return False
@@ -409,6 +482,17 @@ def check_function(name, fn, cases, reference=None, atol=1e-6, rtol=1e-5, compar
         return False
 
 
+def _hint_text(hint, args, kwargs, got, expected) -> str:
+    """`` <hint>`` for a wrong value, or "" (no hint, or the hint function failed)."""
+    if hint is None:
+        return ""
+    try:
+        text = hint(args if not kwargs else tuple(args) + tuple(kwargs.values()), got, expected)
+    except Exception:
+        return ""
+    return f" {_squash(str(text), 80)}" if text else ""
+
+
 def _case_line(name, number, args, kwargs, detail: str) -> str:
     """``❌ name: case n: input ...; detail``, the input shortened so the line stays short."""
     head = f"❌ {name}: case {number}: input "
@@ -416,12 +500,13 @@ def _case_line(name, number, args, kwargs, detail: str) -> str:
     return f"{head}{_squash(_input_repr(args, kwargs), budget)}; {detail}"
 
 
-def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None, index_format=None) -> bool:
+def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None, index_format=None,
+                names=None) -> bool:
     """Chapter 00: compare one value with the expected one and print one verdict line.
 
     ``got`` may be a zero-argument function (``lambda: w``) so that an exercise not
     done yet (NotImplementedError, or a name its cell has not defined) reads ⏳
-    instead of an error. Comparison (and ``index_format``) as in ``check_function``.
+    instead of an error. Comparison (``index_format``, ``names``) as in ``check_function``.
     """
     try:
         ran, got = _call_thunk(name, got)
@@ -429,7 +514,11 @@ def check_value(name, got, expected, atol=1e-6, rtol=1e-5, compare=None, index_f
             return False
         found = _compare(got, expected, atol, rtol, compare)
         if found is not None:
-            print(f"❌ {name}: " + found.describe(index_format))
+            for compact in (0, 1, 2):
+                line = f"❌ {name}: " + found.describe(index_format, names, compact)
+                if len(line) <= MAX_VERDICT:
+                    break
+            print(line)
             return False
         print(_passed(name, 1))
         return True

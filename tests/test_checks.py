@@ -78,7 +78,7 @@ def test_not_attempted_anywhere_wins(capsys):
 
 def test_wrong_value_names_the_case(capsys):
     assert check_function("sq", lambda x: x + x, [((2.0,), 4.0), ((3.0,), 9.0)]).passed is False
-    assert one_line(capsys) == "❌ sq: case 2: input 3.; got 6.; expected 9.."
+    assert one_line(capsys) == "❌ sq: case 2: input 3.0; got 6.0; expected 9.0."
 
 
 def test_wrong_array_uses_four_decimals(capsys):
@@ -87,7 +87,7 @@ def test_wrong_array_uses_four_decimals(capsys):
     assert not check_function("sigmoid", lambda z: z * 0 + 0.5, [(x,)], reference=sigmoid)
     assert one_line(capsys) == (
         "❌ sigmoid: case 1: input [-1. 0. 1.]; got [0.5 0.5 0.5]; expected [0.2689 0.5 0.7311]; "
-        "2 of 3 values differ, first at [0]: got 0.5, expected 0.2689414213699951 (the largest |diff|, 0.2311)."
+        "2 of 3 values differ, first at [0]: got 0.5, expected 0.2689 (the largest |diff|, 0.2311)."
     )
 
 
@@ -109,7 +109,7 @@ def test_exception_is_a_verdict(capsys):
 
     assert check_function("sq", broken, [((2.0,), 4.0)]).passed is False
     assert one_line(capsys) == (
-        "❌ sq: case 1: input 2.; raised ValueError: shapes (2,) and (3,) do not match."
+        "❌ sq: case 1: input 2.0; raised ValueError: shapes (2,) and (3,) do not match."
     )
 
 
@@ -124,7 +124,7 @@ def test_a_function_that_changes_its_input_in_place(capsys):
     assert not check_function("relu", zero_positives, [(np.array([-1.0, 0.0, 2.0]),)],
                               reference=lambda x: np.maximum(x, 0))
     assert one_line(capsys) == ("❌ relu: case 1: input [-1. 0. 2.]; got [-1. 0. 0.]; expected [0. 0. 2.]; "
-                                "2 of 3 values differ, first at [0]: got -1.0, expected 0.0; largest |diff| 2 at [2].")
+                                "2 of 3 values differ, first at [0]: got -1.0, expected 0.0; largest |diff| 2.0 at [2].")
 
     def in_place_relu(x):  # right answer, computed in place: passes
         np.maximum(x, 0, out=x)
@@ -139,7 +139,7 @@ def test_missing_return_gets_a_hint(capsys):
         x * x
 
     assert not check_function("sq", forgot, [((2.0,), 4.0)])
-    assert one_line(capsys) == "❌ sq: case 1: input 2.; got None (did you forget to `return` it?); expected 4.."
+    assert one_line(capsys) == "❌ sq: case 1: input 2.0; got None (did you forget to `return` it?); expected 4.0."
 
 
 def test_tolerances():
@@ -164,8 +164,8 @@ def test_nested_results_and_other_objects(capsys):
     grads = lambda x: (x, 2 * x)  # noqa: E731
     assert check_function("grads", grads, [((np.ones(2),), (np.ones(2), np.full(2, 2.0)))])
     assert not check_function("grads", grads, [((np.ones(2),), (np.ones(2), np.full(2, 3.0)))])
-    assert one_line_last(capsys) == ("❌ grads: case 1: input [1. 1.]; item 1: got [2. 2.]; expected [3. 3.]; "
-                                     "2 of 2 values differ, first at [0]: got 2.0, expected 3.0 (the largest |diff|, 1).")
+    assert one_line_last(capsys) == ("❌ grads: case 1: input [1. 1.]; at [1]: got [2. 2.]; expected [3. 3.]; "
+                                     "2 of 2 values differ, first at [0]: got 2.0, expected 3.0 (the largest |diff|, 1.0).")
     assert not check_function("grads", grads, [((np.ones(2),), (np.ones(2),))])
     assert "got 2 items" in one_line_last(capsys)
     assert check_function("upper", str.upper, [(("ab",), "AB")])
@@ -197,8 +197,8 @@ def test_array_verdict_names_first_and_largest_difference(capsys):
     got[1] += 0.5
     got[3] -= 2.0
     assert not check_value("y", got, expected)
-    assert one_line(capsys) == ("❌ y: got [1. 2.5 3. 2. ]; expected [1. 2. 3. 4.]; 2 of 4 values differ, "
-                                "first at [1]: got 2.5, expected 2.0; largest |diff| 2 at [3].")
+    assert one_line(capsys) == ("❌ y: got [1. 2.5 3. 2.]; expected [1. 2. 3. 4.]; 2 of 4 values differ, "
+                                "first at [1]: got 2.5, expected 2.0; largest |diff| 2.0 at [3].")
 
 
 def test_values_that_look_equal_print_every_digit(capsys):
@@ -213,8 +213,10 @@ def test_values_that_look_equal_print_every_digit(capsys):
     first = re.search(r"first at \[(\d+), (\d+)\]: got (\S+), expected (-?[0-9.e-]*[0-9])", line)
     assert first, line
     i, j = int(first.group(1)), int(first.group(2))
-    assert float(first.group(3)) == wrong[i, j] and float(first.group(4)) == right[i, j]
+    # as many significant digits as it takes to tell the two apart, and no more than that
     assert first.group(3) != first.group(4)
+    assert abs(float(first.group(3)) - wrong[i, j]) < abs(wrong[i, j] - right[i, j])
+    assert abs(float(first.group(4)) - right[i, j]) < abs(wrong[i, j] - right[i, j])
     assert "largest |diff|" in line
 
 
@@ -222,7 +224,7 @@ def test_a_number_that_looks_equal_prints_every_digit(capsys):
     assert not check_value("x", 0.50001, 0.5)
     assert one_line(capsys) == "❌ x: got 0.50001; expected 0.5."
     assert not check_value("x", np.float32(1.0001), 1.0)
-    assert one_line(capsys) == "❌ x: got 1.0001; expected 1.."
+    assert one_line(capsys) == "❌ x: got 1.0001; expected 1.0."
 
 
 def test_a_big_matrix_verdict_stays_one_short_line(capsys):
@@ -271,7 +273,7 @@ def test_never_raises(capsys):
             raise RuntimeError("no repr")
 
     assert check_function("w", lambda: Weird(), [((), 1.0)]).passed is False
-    assert one_line(capsys) == "❌ w: case 1: input ; got <Weird>; expected 1.."
+    assert one_line(capsys) == "❌ w: case 1: input ; got <Weird>; expected 1.0."
 
 
 def test_keyboard_interrupt_propagates():
@@ -296,7 +298,7 @@ def test_check_value_verdicts(capsys):
     assert check_value("w", lambda: np.array([1.0, 2.0]), [1.0, 2.0]).passed is True
     assert one_line(capsys) == "✅ w: the check passed."
     assert check_value("w", 2.5, 3.0).passed is False
-    assert one_line(capsys) == "❌ w: got 2.5; expected 3.."
+    assert one_line(capsys) == "❌ w: got 2.5; expected 3.0."
     assert check_value("w", np.ones(3), np.ones((3, 1))).passed is False
     assert one_line(capsys) == "❌ w: got shape (3,) [1. 1. 1.]; expected shape (3, 1) [[1.] [1.] [1.]]."
 
@@ -401,3 +403,93 @@ def test_verdict_is_truthy_and_displays_nothing_in_a_notebook():
     assert good == True and bad == False  # noqa: E712
     assert repr(bad) == "Verdict(passed=False)"
     assert good._ipython_display_() is None  # IPython calls this instead of printing True
+
+
+# ------------------------------------------------ readable paths and digits (issue 15)
+def test_nested_mismatch_reads_like_an_index(capsys):
+    """Issue 15: "item 0, item 0: got 0.0013; expected 0.0025" hid where and how big the error was."""
+    expected = [(0.0025, 0.01), (0.0, 0.0)]
+    assert not check_value("layerwise_adam", [(0.00125, 0.01), (0.0, 0.0)], expected)
+    line = one_line(capsys)
+    assert line == "❌ layerwise_adam: at [0][0]: got 0.00125; expected 0.0025."
+    assert "item" not in line
+    assert not check_value("grads", {"w": [1.0, 2.0], "b": 0.5}, {"w": [1.0, 2.5], "b": 0.5})
+    assert one_line(capsys) == "❌ grads: at ['w'][1]: got 2.0; expected 2.5."
+
+
+def test_names_label_the_items_of_a_tuple_result(capsys):
+    grads = lambda x: (2 * x, 1.0)  # noqa: E731
+    assert not check_function("linreg_gradients", grads, [((np.array([1.0]),), (np.array([2.0]), 2.0))],
+                              names=("dw", "db"))
+    assert one_line(capsys) == "❌ linreg_gradients: case 1: input [1.]; db: got 1.0; expected 2.0."
+    nested = lambda: ([0.0, 1.0], 3)  # noqa: E731
+    assert not check_value("pair", nested, ([0.0, 2.0], 3), names=("w", "b"))
+    assert "w[1]: got 1.0; expected 2.0." in one_line(capsys)
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.00125, "0.00125"), (0.0025, "0.0025"), (0.26894142, "0.2689"), (3.0, "3.0"), (-1.5, "-1.5"),
+    (123456.7, "123456.7"), (1000.693, "1000.7"), (1.2345678e-7, "1.235e-07"), (2.5e7, "2.5e+07"), (0.0, "0.0"),
+    (7, "7"), (np.int64(-3), "-3"), (True, "True"), (float("nan"), "nan"), (float("-inf"), "-inf"),
+])
+def test_format_number_keeps_four_significant_digits(value, text):
+    assert checks.format_number(value) == text
+
+
+def test_got_and_expected_never_print_the_same(capsys):
+    for got, expected in [(0.00125, 0.0025), (1.00004, 1.0), (0.1 + 0.2, 0.3), (np.float32(0.1), 0.1)]:
+        assert not check_value("x", got, expected, atol=0, rtol=0)
+        line = one_line(capsys)
+        shown = re.fullmatch(r"❌ x: got (\S+); expected (\S+)\.", line)
+        assert shown and shown.group(1) != shown.group(2), line
+    assert not check_value("x", np.array([0.00125, 1.0]), np.array([0.0025, 1.0]))
+    assert "first at [0]: got 0.00125, expected 0.0025" in one_line(capsys)
+
+
+@given(st.floats(-1e9, 1e9), st.floats(-1e9, 1e9))
+def test_number_pair_tells_distinct_numbers_apart(a, b):
+    shown = checks._number_pair(a, b)
+    assert (shown[0] != shown[1]) == (a != b) or (a == 0 and b == 0)
+    assert float(shown[0]) == pytest.approx(a, rel=1e-3, abs=1e-300)
+
+
+def test_verdict_lines_stay_short(capsys):
+    """Every ❌ line of a nested, a shape, a type and a big-array mismatch fits ~200 characters."""
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(40, 40))
+    cases = [
+        lambda: check_function("f", lambda x: (x, x + 1), [((big,), (big, big))]),
+        lambda: check_function("f", lambda x: x[:, :1], [((big,), big)]),
+        lambda: check_value("f", big.tolist(), big),
+        lambda: check_value("f", [[0.00125] * 3] * 3, [[0.0025] * 3] * 3),
+    ]
+    for run in cases:
+        assert not run()
+        line = one_line(capsys)
+        assert len(line) <= checks.MAX_VERDICT + 20, (len(line), line)
+
+
+def test_hint_names_the_mistake_on_a_wrong_value_only(capsys):
+    hint = lambda args, got, expected: "add the bias b." if got == args[0] * 2 else ""  # noqa: E731
+    assert not check_function("f", lambda x: x * 2, [((1.0,), 3.0)], hint=hint)
+    assert one_line(capsys) == "❌ f: case 1: input 1.0; got 2.0; expected 3.0. add the bias b."
+    assert not check_function("f", lambda x: x * 3 + 1, [((1.0,), 3.0)], hint=hint)
+    assert one_line(capsys) == "❌ f: case 1: input 1.0; got 4.0; expected 3.0."   # no hint when it does not apply
+    broken = lambda args, got, expected: 1 / 0  # noqa: E731
+    assert not check_function("f", lambda x: x, [((1.0,), 3.0)], hint=broken)
+    assert one_line(capsys) == "❌ f: case 1: input 1.0; got 1.0; expected 3.0."   # a failing hint is dropped
+    assert check_function("f", lambda x: x, [((3.0,), 3.0)], hint=broken)
+    one_line(capsys)
+
+
+def test_functions_in_inputs_print_by_name(capsys):
+    assert not check_function("apply", lambda f, x: f(x), [((np.tanh, 0.0), 1.0)])
+    assert one_line(capsys) == "❌ apply: case 1: input tanh, 0.0; got 0.0; expected 1.0."
+
+
+def test_a_long_line_drops_the_small_arrays_first(capsys):
+    hint = lambda args, got, expected: "x" * 70  # noqa: E731
+    assert not check_function("f", lambda x: x * 2, [(np.arange(4.0),)], reference=lambda x: x, hint=hint)
+    line = one_line(capsys)
+    assert "got [0. 2. 4. 6.]" not in line and "3 of 4 values differ, first at [1]: got 2.0, expected 1.0." in line
+    assert len(line) <= checks.MAX_VERDICT + 20

@@ -35,14 +35,21 @@ def verdict(check, *args, **kwargs) -> tuple[str, str]:
     return symbol, line
 
 
-def assert_verdict(expected_symbol: str, check, *args, mentions: tuple[str, ...] = (), **kwargs) -> str:
+#: The longest verdict line ``assert_verdict(..., max_length=LINE_LIMIT)`` accepts ("~200 characters").
+LINE_LIMIT = 210
+
+
+def assert_verdict(expected_symbol: str, check, *args, mentions: tuple[str, ...] = (),
+                   max_length: int | None = None, **kwargs) -> str:
     """Assert that the check's verdict is ``expected_symbol``; a ❌ line must name the problem.
 
     ``mentions``: words the line must contain (case-insensitive), e.g. the wrong value
-    or the name of what is missing. Returns the line.
+    or the name of what is missing. ``max_length`` (e.g. ``LINE_LIMIT``): the longest
+    line accepted. Returns the line.
     """
     symbol, line = verdict(check, *args, **kwargs)
     assert symbol == expected_symbol, f"expected {expected_symbol}, got: {line}"
+    assert max_length is None or len(line) <= max_length, f"{len(line)} characters, over {max_length}: {line}"
     for word in mentions:
         assert word.lower() in line.lower(), f"the verdict should mention {word!r}: {line}"
     return line
@@ -55,17 +62,17 @@ def notebook_cells(chapter: str) -> list[dict]:
 
 
 def solution_source(chapter: str, defines: str) -> str:
-    """The source of the solved notebook's code cell that defines ``def <defines>(``."""
-    needle = f"def {defines}("
+    """The source of the solved notebook's code cell that defines ``def <defines>(`` (or ``class <defines>``)."""
+    needles = (f"def {defines}(", f"class {defines}:", f"class {defines}(")
     for cell in notebook_cells(chapter):
         source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and needle in source:
+        if cell["cell_type"] == "code" and any(needle in source for needle in needles):
             return source
     raise LookupError(f"no code cell of chapter {chapter} defines {defines}()")
 
 
 def load_solution(chapter: str, name: str, namespace: dict | None = None):
-    """Execute the solved notebook's cell that defines ``name`` and return that function.
+    """Execute the solved notebook's cell that defines ``name`` and return that function (or class).
 
     ``namespace`` supplies what the cell needs from earlier cells (``np``, ``nnlib`` ...).
     """
