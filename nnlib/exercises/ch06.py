@@ -32,6 +32,8 @@ def _fmt(value) -> str:
     """A value for a verdict: numbers with 6 significant digits, anything else as short_repr."""
     if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
         return f"{value:.6g}"
+    if isinstance(value, tuple) and len(value) <= 4:
+        return "(" + ", ".join(_fmt(v) for v in value) + ")"
     return short_repr(value)
 
 
@@ -44,6 +46,45 @@ def _copy(args):
 
 def _dtype_of(value):
     return getattr(value, "dtype", None) if isinstance(value, np.ndarray) else None
+
+
+def _first_difference(got, expected, labels, atol, rtol) -> str:
+    """Where ``got`` first differs from ``expected``, with both values: "tpr at [1]: got 0, expected 0.5"."""
+    if isinstance(expected, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(expected):
+        for k, (g, e) in enumerate(zip(got, expected)):
+            if not _same(g, e, atol, rtol):
+                label = labels[k] if labels and k < len(labels) else f"item {k}"
+                return f"{label}{_first_difference(g, e, None, atol, rtol)}"
+        return ""
+    g, e = np.asarray(got) if isinstance(got, np.ndarray) else got, expected
+    if isinstance(g, np.ndarray) and isinstance(e, np.ndarray) and g.shape == e.shape and g.size > 1:
+        with np.errstate(all="ignore"):
+            bad = ~np.isclose(g, e, atol=atol, rtol=rtol, equal_nan=True)
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            return f" at {list(index)}: got {_fmt(g[index])}, expected {_fmt(e[index])}"
+    return f": got {_fmt(got)}, expected {_fmt(expected)}"
+
+
+def _line(name, number, where, message, got, expected, labels, atol, rtol) -> str:
+    """The ❌ line for a recognised mistake: the whole values if they fit, else the first difference."""
+    for head in (f"❌ {name}: case {number} ({where}): {message}", f"❌ {name}: case {number}: {message}"):
+        line = f"{head} Got {_fmt(got)}; expected {_fmt(expected)}."
+        if len(line) <= MAX_LINE:
+            return line
+        detail = _first_difference(got, expected, labels, atol, rtol).strip()
+        if detail.startswith("at "):
+            detail = "First difference " + detail
+        elif detail.startswith(":"):
+            detail = "Got" + detail[1:]
+        line = f"{head} {detail}." if detail else head
+        if len(line) <= MAX_LINE:
+            return line
+    return line
+
+
+#: A verdict line is kept to about this many characters.
+MAX_LINE = 200
 
 
 def _matches_everywhere(variant, cases, results, atol, rtol) -> bool:
@@ -59,13 +100,14 @@ def _matches_everywhere(variant, cases, results, atol, rtol) -> bool:
 
 
 def _check_cases(name, fn, cases, mistakes=(), atol=1e-6, rtol=1e-5, dtype=False,
-                 show=None) -> Verdict:
+                 show=None, labels=None) -> Verdict:
     """Run ``fn`` on ``cases`` (a list of ``(args_tuple, expected)``); print one verdict line.
 
     On the first case that differs, each ``(variant, message)`` of ``mistakes`` is tried:
     ``variant(*args)`` computes what a known wrong answer returns, and if the learner's
     result equals it, the line names that mistake. ``dtype=True`` also requires the
-    expected array dtype. ``show(args)`` describes a case's input (default: short reprs).
+    expected array dtype. ``show(args)`` describes a case's input (default: short reprs);
+    ``labels`` names the items of a tuple result (("fpr", "tpr")) for the verdict.
     Anything else (not attempted, an exception, an unknown wrong value) gets the
     generic verdict of :func:`nnlib.checks.check_function`.
     """
@@ -93,12 +135,7 @@ def _check_cases(name, fn, cases, mistakes=(), atol=1e-6, rtol=1e-5, dtype=False
                 where = show(args) if show else ", ".join(short_repr(a) for a in args)
                 for variant, message in mistakes:
                     if _matches_everywhere(variant, cases, results, atol, rtol):
-                        line = (f"❌ {name}: case {first} ({where}): {message} "
-                                f"Got {_fmt(got)}; expected {_fmt(expected)}.")
-                        if len(line) > 260:  # keep the line short: drop the input first
-                            line = (f"❌ {name}: case {first}: {message} "
-                                    f"Got {_fmt(got)}; expected {_fmt(expected)}.")
-                        print(line)
+                        print(_line(name, first, where, message, got, expected, labels, atol, rtol))
                         return Verdict(False)
         return check_function(name, fn, cases, atol=atol, rtol=rtol)
     except KeyboardInterrupt:
@@ -133,7 +170,35 @@ def _dense_cases():
     x2, k2, b2 = np.array([[1.0, 1.0]], np.float32), np.array([[1.0, 2.0], [-1.0, 0.0]], np.float32), _f32(0.5, 0.5)
     args = [(x1, k1, b1, None), (x1, k1, b1, "relu"), (x2, k2, b2, None), (x2, k2, _f32(0.0, 0.0), "sigmoid"),
             (r(5, 3), r(3, 4), r(4), "relu"), (r(6, 30), r(30, 2), r(2), "sigmoid")]
-    return [(a, _dense(*a)) for a in args]
+    return [(a, _nnlib_dense(*a)) for a in args]
+
+
+def _nnlib_dense(x, kernel, bias, activation=None):
+    """The expected output: nnlib.layers.Dense given the same weights."""
+    from nnlib import Tensor
+    from nnlib.layers import Dense
+    layer = Dense(kernel.shape[1], activation=activation, input_shape=(kernel.shape[0],))
+    layer.set_weights([kernel, bias])
+    return layer(Tensor(x)).numpy()
+
+
+def _nnlib_sequential(x, weights, activations):
+    """The expected output: nnlib.models.Sequential given the same weights."""
+    from nnlib.layers import Dense
+    from nnlib.models import Sequential
+    net = Sequential([Dense(k.shape[1], activation=a) for (k, _), a in zip(weights, activations)])
+    net.build((None, x.shape[1]))
+    net.set_weights([w for pair in weights for w in pair])
+    return net.predict(x, verbose=0)
+
+
+def _nnlib_counts(input_dim, units):
+    """The expected counts: count_params() of nnlib Dense layers."""
+    from nnlib.layers import Dense
+    from nnlib.models import Sequential
+    net = Sequential([Dense(u) for u in units])
+    net.build((None, input_dim))
+    return [layer.count_params() for layer in net.layers]
 
 
 def check_dense_forward(dense_forward) -> Verdict:
@@ -173,7 +238,7 @@ def check_sequential_forward(sequential_forward, model_weights=None) -> Verdict:
             (r(7, 30), [(r(30, 8), r(8)), (r(8, 8), r(8)), (r(8, 1), r(1))], ["relu", "relu", "sigmoid"])]
     if model_weights is not None:
         args.append(tuple(model_weights))
-    cases = [(a, _sequential(*a)) for a in args]
+    cases = [(a, _nnlib_sequential(*a)) for a in args]
     mistakes = [
         (lambda x, w, a: _sequential(x, w[:-1], a[:-1]) if len(w) > 1 else _sequential(x, w, a),
          "the last layer is skipped."),
@@ -198,7 +263,7 @@ def _counts(input_dim, units):
 def check_count_dense_params(count_dense_params) -> Verdict:
     """Chapter 06: ``count_dense_params(input_dim, units)`` lists (d_in + 1) * d_out per layer."""
     args = [(2, [3]), (2, [3, 1]), (30, [64, 64, 1]), (64, [128, 128, 128, 10]), (784, [10])]
-    cases = [(a, _counts(*a)) for a in args]
+    cases = [(a, _nnlib_counts(*a)) for a in args]
 
     def no_chain(d, units):
         return [(d + 1) * u for u in units]

@@ -41,6 +41,18 @@ def _sgd(w, b, X, y, lr, grad_scale=None, sign=1.0, update_b=True, b_sum=False, 
     return new_w, float(new_b), loss
 
 
+def _nnlib_step(w, b, X, y, lr):
+    """The expected step: nnlib's autograd and optim.SGD on the same logistic regression."""
+    from nnlib import Parameter, Tensor, optim
+    from nnlib import functional as F
+    w_t, b_t = Parameter(np.array(w, dtype=np.float64)), Parameter(np.array([b], dtype=np.float64))
+    sgd = optim.SGD([w_t, b_t], lr=lr)
+    loss = F.binary_cross_entropy((Tensor(X) @ w_t + b_t).sigmoid(), y)
+    loss.backward()
+    sgd.step()
+    return w_t.data, float(b_t.data[0]), loss.item()
+
+
 def check_sgd_step(sgd_step, X_real=None, y_real=None) -> Verdict:
     """Chapter 07: one gradient-descent step of logistic regression, loss taken before the step.
 
@@ -59,7 +71,7 @@ def check_sgd_step(sgd_step, X_real=None, y_real=None) -> Verdict:
     if X_real is not None:
         X_real, y_real = np.asarray(X_real, np.float64), np.asarray(y_real, np.float64).reshape(-1)
         args.append((np.zeros(X_real.shape[1]), 0.0, X_real, y_real, 1.0))
-    cases = [(a, _sgd(*a)) for a in args]
+    cases = [(a, _nnlib_step(*a)) for a in args]
     mistakes = [
         (lambda w, b, X, y, lr: _sgd(w, b, X, y, lr, sign=-1.0),
          "sign error: a step goes against the gradient, new_w = w - lr * dL/dw."),
@@ -76,7 +88,7 @@ def check_sgd_step(sgd_step, X_real=None, y_real=None) -> Verdict:
         (lambda w, b, X, y, lr: (*_sgd(w, b, X, y, lr)[:2], _sgd(w, b, X, y, lr)[2] * len(y)),
          "the loss is a sum over the rows; take the mean."),
     ]
-    return _check_cases("sgd_step", sgd_step, cases, mistakes, atol=1e-6,
+    return _check_cases("sgd_step", sgd_step, cases, mistakes, atol=1e-6, labels=("new_w", "new_b", "loss"),
                         show=lambda a: f"w {np.round(a[0], 3)}, b {a[1]}, {len(a[3])} rows, lr {a[4]}")
 
 
@@ -108,7 +120,8 @@ def check_validation_split_indices(validation_split_indices, n_real=None) -> Ver
         (lambda n, s: (np.arange(math.floor(n * (1 - s))), np.arange(math.floor(n * (1 - s)) + 1, n)),
          "off by one: row floor(n * (1 - split)) is lost between the two parts."),
     ]
-    return _check_cases("validation_split_indices", validation_split_indices, cases, mistakes)
+    return _check_cases("validation_split_indices", validation_split_indices, cases, mistakes,
+                        labels=("train_idx", "val_idx"))
 
 
 # ----------------------------------------------------------- binary_accuracy

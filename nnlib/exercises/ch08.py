@@ -85,6 +85,7 @@ def check_precision_recall_f1(precision_recall_f1) -> Verdict:
         (_nan_prf, "a zero denominator must give 0.0, not nan."),
     ]
     return _check_cases("precision_recall_f1", precision_recall_f1, cases, mistakes,
+                        labels=("precision", "recall", "f1"),
                         show=lambda a: f"tp={a[0]}, fp={a[1]}, fn={a[2]}")
 
 
@@ -125,7 +126,7 @@ def check_roc_points(roc_points, y_true=None, scores=None) -> Verdict:
         (lambda y, s: tuple(v * len(y) / len(y) ** 2 for v in _roc(y, s, normalize=False)),
          "divide FP by the number of negatives and TP by the number of positives, not by n."),
     ]
-    return _check_cases("roc_points", roc_points, cases, mistakes,
+    return _check_cases("roc_points", roc_points, cases, mistakes, labels=("fpr", "tpr"),
                         show=lambda a: f"y_true {a[0][:6]}, scores {a[1][:6]}")
 
 

@@ -46,6 +46,7 @@ def check_l2_penalty_and_grad(l2_penalty_and_grad, kernel=None) -> Verdict:
         (lambda w, lam: (_l2(w, lam)[0], 2 * lam * np.sum(w)), "the gradient is an array like w: 2 * lam * w."),
     ]
     return _check_cases("l2_penalty_and_grad", l2_penalty_and_grad, cases, mistakes, rtol=1e-4,
+                        labels=("penalty", "grad"),
                         show=lambda a: f"w {np.round(a[0], 3) if a[0].size <= 6 else a[0].shape}, lam {a[1]}")
 
 
@@ -107,6 +108,24 @@ def _stop_first_uptick_counter(val_losses, patience):
     return len(val_losses) - 1
 
 
+class _Recorder:
+    """Stands in for a model: EarlyStopping only sets ``stop_training``."""
+    stop_training = False
+
+
+def _nnlib_stop(val_losses, patience):
+    """The expected epoch: nnlib's EarlyStopping driven with the same numbers."""
+    from nnlib.callbacks import EarlyStopping
+    stopper, model = EarlyStopping(monitor="val_loss", patience=patience), _Recorder()
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch, value in enumerate(val_losses):
+        stopper.on_epoch_end(epoch, {"val_loss": value})
+        if model.stop_training:
+            return epoch
+    return len(val_losses) - 1
+
+
 def check_early_stop_epoch(early_stop_epoch, val_losses=None) -> Verdict:
     """Chapter 09: ``early_stop_epoch(val_losses, patience)``: the epoch after which EarlyStopping stops.
 
@@ -120,7 +139,7 @@ def check_early_stop_epoch(early_stop_epoch, val_losses=None) -> Verdict:
             ([0.5, 0.5, 0.5, 0.5], 2)]                       # equal is not better -> 2
     if val_losses is not None:
         args.append((list(val_losses), 10))
-    cases = [(a, _stop(*a)) for a in args]
+    cases = [(a, _nnlib_stop(*a)) for a in args]
     mistakes = [
         (lambda v, p: _stop(v, p, strict=False), "an equal loss is not an improvement: a new best must be strictly lower."),
         (lambda v, p: _stop(v, p, late=1), "off by one: training stops `patience` epochs after the best, not one later."),

@@ -42,6 +42,12 @@ def _attention_scores(q, k, v, mask, d, axis, stable, mask_mode, transposed):
     return weights @ v
 
 
+def _nnlib_attention(q, k, v, mask=None):
+    """The expected output: nnlib's fused scaled_dot_product_attention."""
+    from nnlib.attention import scaled_dot_product_attention
+    return scaled_dot_product_attention(q, k, v, mask=mask).data
+
+
 def check_attention(attention) -> Verdict:
     """Chapter 11: ``attention(q, k, v, mask=None)`` = softmax(q k^T / sqrt(d) + mask) v over the last axis."""
     rng = np.random.default_rng(1)
@@ -60,7 +66,7 @@ def check_attention(attention) -> Verdict:
             (r(2, 3, 4, 8), r(2, 3, 4, 8), r(2, 3, 4, 8)),      # (batch, heads, T, d)
             (r(3, 4), r(5, 4), r(5, 2), mask_3x5),
             (1000 * q1, np.array([[1.0, 0, 0, 0], [0.9, 0, 0, 0]]), v1)]   # big scores: subtract the max
-    cases = [(a, _attention(*a)) for a in args]
+    cases = [(a, _nnlib_attention(*a)) for a in args]
     mistakes = [
         (lambda q, k, v, m=None: _attention(q, k, v, m, scale=1), "the scores are not scaled: divide q k^T by "
                                                                   "sqrt(d), d = q.shape[-1]."),
@@ -92,7 +98,8 @@ def check_causal_mask(causal_mask) -> Verdict:
     """Chapter 11: ``causal_mask(T)``: float32 (T, T), 0 where key j <= query i, -inf where j > i."""
     # by hand: T = 2 -> [[0, -inf], [0, 0]]: query 0 sees only key 0, query 1 sees keys 0 and 1
     args = [(2,), (1,), (3,), (5,), (9,)]
-    cases = [(a, _mask(*a)) for a in args]
+    from nnlib.attention import causal_mask as nnlib_mask
+    cases = [(a, nnlib_mask(a[0], a[0])) for a in args]
     mistakes = [
         (lambda T: _mask(T, lambda i, j: j < i), "the mask is transposed: it hides the past and lets the future "
                                                  "through; -inf belongs above the diagonal (key j > query i)."),
@@ -127,9 +134,9 @@ def check_split_heads(split_heads) -> Verdict:
             (rng.normal(size=(2, 3, 8)), 4), (rng.normal(size=(1, 5, 12)), 3), (rng.normal(size=(2, 4, 6)), 1)]
     cases = [(a, _split(*a)) for a in args]
     mistakes = [
-        (lambda x, n: _split(x, n, "direct"), "reshape to (B, T, H, d/H) first, then swap axes 1 and 2: reshaping "
-                                              "straight to (B, H, T, d/H) mixes the tokens."),
-        (lambda x, n: _split(x, n, "dh_first"), "head h gets columns h*dh ... (h+1)*dh - 1: reshape to "
+        (lambda x, n: _split(x, n, "direct"), "reshaping straight to (B, H, T, d/H) mixes the tokens: reshape to "
+                                              "(B, T, H, d/H), then swap axes 1 and 2."),
+        (lambda x, n: _split(x, n, "dh_first"), "head h gets the columns h*dh ... (h+1)*dh - 1: reshape to "
                                                 "(B, T, H, d/H), not (B, T, d/H, H)."),
         (lambda x, n: x.reshape(x.shape[0], x.shape[1], n, -1), "the axes are not swapped: the result must be "
                                                                 "(B, H, T, d/H)."),
@@ -155,8 +162,7 @@ def check_merge_heads(merge_heads) -> Verdict:
             (rng.normal(size=(2, 4, 3, 2)),), (rng.normal(size=(1, 3, 5, 4)),)]
     cases = [(a, _merge(*a)) for a in args]
     mistakes = [
-        (lambda x: _merge(x, "direct"), "swap the head and token axes back (transpose(0, 2, 1, 3)) before the "
-                                        "reshape; reshaping directly mixes the tokens."),
+        (lambda x: _merge(x, "direct"), "reshaping directly mixes the tokens: transpose(0, 2, 1, 3) first."),
         (lambda x: _merge(x, "interleaved"), "the heads' columns are interleaved: transpose to (B, T, H, dh), "
                                              "then reshape."),
     ]
@@ -175,17 +181,25 @@ def _ln(x, gamma, beta, eps=1e-5, axis=-1, ddof=0, eps_outside=False, sqrt=True)
         return gamma * (x - mu) / scale + beta
 
 
+def _nnlib_ln(x, gamma, beta, eps=1e-5):
+    """The expected output: nnlib.layers.sequence.layer_norm."""
+    from nnlib import Tensor
+    from nnlib.layers.sequence import layer_norm
+    return layer_norm(x, Tensor(gamma), Tensor(beta), eps).data
+
+
 def check_layer_norm(layer_norm) -> Verdict:
     """Chapter 11: ``layer_norm(x, gamma, beta, eps=1e-5)`` over the last axis, biased variance."""
     rng = np.random.default_rng(7)
     # by hand: x = [1, 3], eps = 0 -> mean 2, variance ((1-2)^2 + (3-2)^2) / 2 = 1 -> [-1, 1]
     args = [(np.array([[1.0, 3.0]]), np.ones(2), np.zeros(2), 0.0),
             (np.array([[1.0, 3.0]]), np.array([2.0, 2.0]), np.array([0.5, -0.5]), 0.0),    # -> [-1.5, 1.5]
+            (np.array([[1.0, 3.0]]), np.ones(2), np.zeros(2), 1.0),         # eps 1: [-1, 1] / sqrt(2)
             (rng.normal(3.0, 2.0, size=(4, 6)), np.ones(6), np.zeros(6)),
             (rng.normal(size=(2, 3, 5)), rng.normal(size=5), rng.normal(size=5)),
             (np.array([[1.0, 1.0, 1.0, 1.0]]), np.ones(4), np.full(4, 0.5)),              # constant: eps matters
             (rng.normal(size=(3, 4)), np.ones(4), np.zeros(4), 0.1)]
-    cases = [(a, _ln(*a)) for a in args]
+    cases = [(a, _nnlib_ln(*a)) for a in args]
     mistakes = [
         (lambda x, g, b, eps=1e-5: _ln(x, g, b, eps, ddof=1), "the variance divides by d (np.var's default), not "
                                                               "d - 1."),
