@@ -65,3 +65,34 @@ def test_glorot_limit():
                    mentions=("standard deviation",))
     assert_verdict(FAILED, ch06.check_glorot_limit, lambda i, o: float(np.sqrt(6 / i)), mentions=("He's limit",))
     assert_verdict(FAILED, ch06.check_glorot_limit, lambda i, o: 6 / (i + o), mentions=("square root",))
+
+
+def learner_names_used_later(chapter: str) -> list[str]:
+    """Code cells of the solved notebook that use a name an exercise defines, outside a check call.
+
+    In the learner's copy such a cell would raise (the name is a stub, or wrong); the
+    course rule is to use nnlib's version there. Returns "cell N uses NAME" for each use.
+    """
+    import ast
+
+    from tests.course.exercise_harness import notebook_cells
+
+    sources = ["".join(c["source"]) for c in notebook_cells(chapter) if c["cell_type"] == "code"]
+    exercises = [s for s in sources if "BEGIN SOLUTION" in s]
+    names = {node.name for s in exercises for node in ast.walk(ast.parse(s))
+             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.col_offset == 0}
+    found = []
+    for number, source in enumerate(sources):
+        if source in exercises:
+            continue
+        tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+        allowed = {id(arg) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                   and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                   and node.func.value.id == f"ch{chapter}" for arg in node.args}
+        found += [f"cell {number} uses {node.id}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Name) and node.id in names and id(node) not in allowed]
+    return found
+
+
+def test_later_cells_do_not_use_the_learners_names():
+    assert learner_names_used_later("06") == []

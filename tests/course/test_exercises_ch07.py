@@ -131,3 +131,9 @@ def test_stop_at_accuracy_inside_fit():
         return model
 
     assert_verdict(PASSED, ch07.check_stop_at_accuracy, _solution_class("StopAtAccuracy"), build, X, y)
+
+
+def test_later_cells_do_not_use_the_learners_names():
+    from tests.course.test_exercises_ch06 import learner_names_used_later
+
+    assert learner_names_used_later("07") == []

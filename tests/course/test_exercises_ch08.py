@@ -87,3 +87,9 @@ def test_macro_f1():
 
     assert_verdict(FAILED, ch08.check_macro_f1, skips_empty, mentions=("skipped",))
     assert_verdict(FAILED, ch08.check_macro_f1, weighted, mentions=("support-weighted",))
+
+
+def test_later_cells_do_not_use_the_learners_names():
+    from tests.course.test_exercises_ch06 import learner_names_used_later
+
+    assert learner_names_used_later("08") == []

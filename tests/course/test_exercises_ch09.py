@@ -92,3 +92,9 @@ def test_add_noise():
                    mentions=("`rng` argument",))
     assert_verdict(FAILED, ch09.check_add_noise,
                    lambda X, sigma, rng: (X + sigma * rng.random(X.shape)).astype(X.dtype), mentions=("uniform",))
+
+
+def test_later_cells_do_not_use_the_learners_names():
+    from tests.course.test_exercises_ch06 import learner_names_used_later
+
+    assert learner_names_used_later("09") == []

@@ -106,3 +106,9 @@ def test_layer_norm():
     assert_verdict(FAILED, ch11.check_layer_norm, eps_outside, mentions=("inside the square root",))
     assert_verdict(FAILED, ch11.check_layer_norm, fixed_eps, mentions=("`eps` argument",))
     assert_verdict(FAILED, ch11.check_layer_norm, lambda x, g, b, eps=1e-5: solution(x, b, g, eps), mentions=("swapped",))
+
+
+def test_later_cells_do_not_use_the_learners_names():
+    from tests.course.test_exercises_ch06 import learner_names_used_later
+
+    assert learner_names_used_later("11") == []
