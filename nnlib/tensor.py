@@ -82,13 +82,13 @@ def _to_array(value, dtype=None) -> np.ndarray:
 
 def _operand(value):
     """Raw data for the other side of a binary operation: Python (and NumPy) numbers
-    stay Python numbers, so ``float32 * 2.0`` stays float32; arrays are used as they are."""
+    stay Python numbers, so ``float32 * 2.0`` stays float32; arrays are used as they are
+    (the operation promotes by nnlib's dtype rule, :mod:`nnlib.ops.dtypes`)."""
     if isinstance(value, Tensor):
         return value.data
     if isinstance(value, numbers.Number):
         return value.item() if isinstance(value, np.generic) else value
-    arr = np.asarray(value)
-    return arr if arr.dtype.kind in "fc" else arr.astype(np.float32)
+    return np.asarray(value)  # an array keeps its dtype: the op promotes (nnlib.ops.dtypes)
 
 
 def as_tensor(value, dtype=None) -> "Tensor":

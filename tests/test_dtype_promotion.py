@@ -141,7 +141,7 @@ def test_float32_fast_path_keeps_float32():
 
 def test_cumsum_of_0d_is_0d():
     check_parity(lambda a: a.cumsum(axis=0), lambda a: a.cumsum(dim=0), inputs=[np.array(2.5)])
-    check_parity(lambda a: a.cumsum(), lambda a: a.cumsum(dim=0), inputs=[np.array(2.5)])
+    check_parity(lambda a: a.cumsum(axis=-1), lambda a: a.cumsum(dim=-1), inputs=[np.array(2.5)])
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])

@@ -37,6 +37,8 @@ _METHODS = {
     "__abs__": E.abs, "__eq__": E.eq, "__ne__": E.ne, "__lt__": E.lt, "__le__": E.le, "__gt__": E.gt,
     "__ge__": E.ge, "__getitem__": indexing.getitem, "__and__": E.and_, "__rand__": E.and_, "__or__": E.or_,
     "__ror__": E.or_, "__xor__": E.xor, "__rxor__": E.xor, "__invert__": E.invert,
+    "__floordiv__": E.floordiv, "__rfloordiv__": E.rfloordiv, "__mod__": E.mod, "__lshift__": E.lshift,
+    "__rshift__": E.rshift, "__rlshift__": E.rlshift, "__rrshift__": E.rrshift, "div": E.div,
     # conversions
     "astype": C.astype, "__float__": C.to_float, "__int__": C.to_int, "__format__": C.to_format,
     "__array__": C.to_array, "__len__": C.length, "__bool__": C.to_bool, "__repr__": C.to_repr,
@@ -75,7 +77,7 @@ def _function(method):
 _AS_FUNCTIONS = [
     "exp", "log", "log2", "log10", "sqrt", "rsqrt", "sin", "cos", "abs", "sign", "floor", "ceil", "round",
     "clip", "clamp", "relu", "sigmoid", "tanh", "erf", "pow", "isnan", "isinf", "isfinite", "maximum", "minimum",
-    "sum", "mean", "var", "std", "max", "min", "prod", "any", "all", "argmax", "argmin",
+    "div", "sum", "mean", "var", "std", "max", "min", "prod", "any", "all", "argmax", "argmin",
     "reshape", "flatten", "transpose", "permute", "swapaxes", "squeeze", "unsqueeze", "expand", "flip",
     "tril", "triu", "tile", "roll", "split", "chunk", "masked_fill",
 ]

@@ -382,7 +382,7 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
     n, h, w, c = xd.shape
     out_hw = (conv_output_size(h, kernel[0], strides[0], 1, sum(pads[0])),
               conv_output_size(w, kernel[1], strides[1], 1, sum(pads[1])))
-    xp = _pad(xd, pads, -np.inf if kind == "max" else 0.0)
+    xp = _pad(xd, pads, _lowest(xd.dtype) if kind == "max" else 0.0)
     (pt, _), (pl, _) = pads
     if kind == "max" and strides == kernel:
         return _max_pool_tiled(x, xp, kernel, out_hw, (pt, pl))
@@ -425,6 +425,13 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
                     dxp[s] += gs
         return (dxp[:, pt:pt + h, pl:pl + w, :],)
     return Tensor.from_op(out, (x,), backward)
+
+
+def _lowest(dtype):
+    """The padding value of max pooling: -inf for floats, the smallest value of an integer dtype."""
+    if dtype.kind == "f":
+        return -np.inf
+    return np.iinfo(dtype).min if dtype.kind in "iu" else False
 
 
 def _first_max(parts):

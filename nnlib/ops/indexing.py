@@ -104,6 +104,9 @@ def gather(x, axis: int, index):
 def scatter_add(x, axis: int, index, src):
     """Chapter 12: a copy of ``x`` with ``src`` added at ``index`` along ``axis`` (torch.scatter_add)."""
     x, src = as_tensor(x), as_tensor(src)
+    if x.dtype != src.dtype:
+        raise TypeError(f"scatter_add: src has dtype {src.dtype} but the tensor has {x.dtype} (they must be equal, "
+                        f"as in torch); convert src with src.astype(np.{x.dtype})")
     index = _index_array(index, "scatter_add")
     where = _along(index, _check_along(x, index, axis, "scatter_add"))
     part = tuple(slice(0, n) for n in index.shape)  # src may be larger than index: only this corner is used

@@ -16,6 +16,7 @@ import numpy as np
 from ..tensor import Tensor, as_tensor
 from .elementwise import _no_grad_result
 from .indexing import gather
+from .dtypes import float_data
 
 # this module defines sum, max, min, any and all; Python's own are builtins.sum etc.
 
@@ -61,7 +62,7 @@ def mean(x, axis=None, keepdims: bool = False):
     """Chapter 03: mean over ``axis`` (all axes by default)."""
     shape, axes = x.data.shape, _axes(axis, x.ndim)
     count = _count(shape, axes)
-    out = np.asarray(x.data.mean(axis=_np_axis(axis, axes), keepdims=keepdims))
+    out = np.asarray(float_data(x.data).mean(axis=_np_axis(axis, axes), keepdims=keepdims))
     return Tensor.from_op(out, (x,), lambda g: (np.broadcast_to(_keep_dims(g, shape, axes) / count, shape),))
 
 
@@ -70,7 +71,7 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
 
     With ``ddof >= N`` the result is NaN (or inf), as in PyTorch.
     """
-    a, axes = x.data, _axes(axis, x.ndim)
+    a, axes = float_data(x.data), _axes(axis, x.ndim)
     count = _count(a.shape, axes)
     centered = a - a.mean(axis=_np_axis(axis, axes), keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -138,7 +139,7 @@ def prod(x, axis=None, keepdims: bool = False):
 def logsumexp(x, axis=None, keepdims: bool = False):
     """Chapter 02: log(sum(exp(x))) over ``axis``, without overflow (the max is taken out first)."""
     x = as_tensor(x)
-    a, axes = x.data, _axes(axis, x.ndim)
+    a, axes = float_data(x.data), _axes(axis, x.ndim)
     m = np.max(a, axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     with np.errstate(divide="ignore"):
@@ -150,13 +151,24 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     return Tensor.from_op(result.astype(a.dtype, copy=False), (x,), backward)
 
 
-def cumsum(x, axis=None):
-    """Chapter 03: running sum along ``axis`` (None: over the flattened tensor, as NumPy)."""
-    x = as_tensor(x)
+def _cumulative_axis(x, axis, who):
+    """(tensor, axis) for a running operation: None means the flattened tensor (as NumPy); a 0-d tensor
+    runs along axis 0 or -1 as a 1-element vector and keeps its shape (as torch)."""
     if axis is None:
-        return cumsum(x.reshape(-1), 0)
-    out = np.cumsum(x.data, axis=axis)
-    return Tensor.from_op(out, (x,), lambda g: (np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),))
+        return x.reshape(-1), 0
+    (ax,) = _axes(axis, x.ndim) if x.ndim else (_axes(axis, 0) or (0,))
+    return (x.reshape(1) if x.ndim == 0 else x), ax
+
+
+def cumsum(x, axis=None):
+    """Chapter 03: running sum along ``axis`` (None: over the flattened tensor, as NumPy); integers give int64."""
+    x = as_tensor(x)
+    t, ax = _cumulative_axis(x, axis, "cumsum")
+    out = np.cumsum(t.data, axis=ax)
+    if out.dtype.kind in "biu":
+        out = out.astype(np.int64, copy=False)
+    out = Tensor.from_op(out, (t,), lambda g: (np.flip(np.cumsum(np.flip(g, ax), axis=ax), ax),))
+    return out.reshape(()) if x.ndim == 0 and axis is not None else out
 
 
 def any(x, axis=None, keepdims: bool = False):
