@@ -18,16 +18,71 @@ attaches it to :class:`~nnlib.Tensor` as a method or operator (``x.sum()``,
 from __future__ import annotations
 
 import functools
+import inspect
+
+import numpy as np
 
 from ..tensor import Tensor, as_tensor
 from . import conversion as C, creation, elementwise as E, indexing, linalg, reduction as R, shape as S
 from .einsum import einsum
-from .creation import arange, eye, full, full_like, ones, ones_like, rand, randn, zeros, zeros_like
-from .elementwise import where
-from .indexing import gather, one_hot, scatter_add
+from .creation import arange, empty, eye, full, full_like, ones, ones_like, rand, randint, randn, zeros, zeros_like
+from .elementwise import allclose, where
+from .indexing import nonzero, one_hot
 from .linalg import matmul
-from .reduction import argsort, cumsum, logsumexp, sort, topk
-from .shape import broadcast_to, cat, concatenate, pad, stack
+
+# ------------------------------------------------------------------ torch's keyword names
+#: torch's keyword -> nnlib's (NumPy's): ``x.sum(dim=0, keepdim=True)`` is ``x.sum(axis=0, keepdims=True)``
+TORCH_KEYWORDS = {"dim": "axis", "dims": "axis", "keepdim": "keepdims"}
+
+
+def torch_names(fn):
+    """Chapter 03: let ``fn`` (which takes ``axis``/``keepdims``) accept torch's ``dim``/``dims``/``keepdim``.
+
+    The one place where torch's names are mapped; every reduction and shape operation in the
+    table below (and ``nnlib.functional.softmax``...) goes through it. Giving both names is an error.
+    """
+    params = inspect.signature(fn).parameters
+    names = {t: n for t, n in TORCH_KEYWORDS.items() if n in params}
+    if not names:
+        return fn
+
+    @functools.wraps(fn)
+    def accept_torch_names(*args, **kwargs):
+        if kwargs:
+            for torch_name, name in names.items():
+                if torch_name in kwargs:
+                    if name in kwargs:
+                        raise TypeError(f"{fn.__name__}() got both {name}= and {torch_name}= (torch's name for "
+                                        f"the same argument); pass only one")
+                    kwargs[name] = kwargs.pop(torch_name)
+        return fn(*args, **kwargs)
+    accept_torch_names.__wrapped_op__ = fn
+    return accept_torch_names
+
+
+def _extreme_with_dim(op, arg):
+    """``x.max()``/``x.max(axis=...)`` as before; ``x.max(dim=d)`` returns torch's ``(values, indices)``."""
+    @functools.wraps(op)
+    def extreme(x, *args, dim=None, keepdim=False, **kwargs):
+        if dim is None:
+            if keepdim:
+                kwargs["keepdims"] = keepdim
+            return op(x, *args, **kwargs)
+        if args or "axis" in kwargs:
+            raise TypeError(f"{op.__name__}() got both axis and dim= (torch's name for it); pass only one")
+        idx = np.expand_dims(arg(x.data, axis=dim), dim) if x.ndim else np.zeros((), np.int64)
+        values = indexing.gather(x, dim, idx) if x.ndim else x.reshape(())
+        return R.ValuesIndices(values if keepdim or not x.ndim else values.squeeze(dim),
+                      idx if keepdim or not x.ndim else idx.squeeze(dim))
+    return extreme
+
+
+gather, scatter_add, scatter, scatter_reduce = (torch_names(f) for f in (
+    indexing.gather, indexing.scatter_add, indexing.scatter, indexing.scatter_reduce))
+argsort, cumsum, cumprod, cummax, cummin, logcumsumexp, logsumexp, sort, topk = (torch_names(f) for f in (
+    R.argsort, R.cumsum, R.cumprod, R.cummax, R.cummin, R.logcumsumexp, R.logsumexp, R.sort, R.topk))
+broadcast_to, concatenate, pad, stack = (torch_names(f) for f in (S.broadcast_to, S.concatenate, S.pad, S.stack))
+cat = concatenate
 
 _METHODS = {
     # operators
@@ -59,7 +114,14 @@ _METHODS = {
     "tril": S.tril, "triu": S.triu, "repeat": S.repeat, "tile": S.tile, "roll": S.roll,
     # indexing
     "gather": indexing.gather, "scatter_add": indexing.scatter_add, "masked_fill": indexing.masked_fill,
+    # issue 18: more of torch's surface
+    "cumprod": R.cumprod, "cummax": R.cummax, "cummin": R.cummin, "logcumsumexp": R.logcumsumexp,
+    "scatter": indexing.scatter, "scatter_reduce": indexing.scatter_reduce, "masked_select": indexing.masked_select,
+    "nonzero": indexing.nonzero, "isclose": E.isclose, "allclose": E.allclose, "copysign": E.copysign,
+    "exp2": E.exp2,
 }
+_METHODS = {name: torch_names(fn) for name, fn in _METHODS.items()}
+_METHODS["max"], _METHODS["min"] = _extreme_with_dim(R.max, np.argmax), _extreme_with_dim(R.min, np.argmin)
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(lambda self: S.transpose(self), doc="Chapter 03: the tensor with its dimensions reversed.")
@@ -80,6 +142,7 @@ _AS_FUNCTIONS = [
     "div", "sum", "mean", "var", "std", "max", "min", "prod", "any", "all", "argmax", "argmin",
     "reshape", "flatten", "transpose", "permute", "swapaxes", "squeeze", "unsqueeze", "expand", "flip",
     "tril", "triu", "tile", "roll", "split", "chunk", "masked_fill",
+    "masked_select", "isclose", "copysign", "exp2",
 ]
 globals().update({name: _function(_METHODS[name]) for name in _AS_FUNCTIONS})
 
@@ -89,5 +152,7 @@ _BUILTIN_NAMES = {"abs", "round", "pow", "sum", "max", "min", "any", "all"}
 __all__ = sorted(set(_AS_FUNCTIONS) - _BUILTIN_NAMES) + [
     "arange", "eye", "full", "full_like", "ones", "ones_like", "rand", "randn", "zeros", "zeros_like",
     "where", "gather", "one_hot", "scatter_add", "matmul", "argsort", "cumsum", "logsumexp", "sort", "topk",
+    "cumprod", "cummax", "cummin", "logcumsumexp", "scatter", "scatter_reduce", "nonzero", "allclose",
+    "empty", "randint", "torch_names",
     "broadcast_to", "cat", "concatenate", "pad", "stack", "einsum",
 ]

@@ -546,3 +546,37 @@ def where(condition, a, b) -> Tensor:
 def where_method(x, condition, other):
     """Chapter 03: ``x.where(condition, other)``: x where condition holds, else other (like torch)."""
     return where(condition, x, other)
+
+
+# ------------------------------------------------------------------ more of torch's surface (issue 18)
+def isclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+    """Chapter 03: ``|x - other| <= atol + rtol * |other|`` elementwise, a bool Tensor (torch.isclose)."""
+    x = as_tensor(x)
+    a, b = _pair(x, other)
+    return _no_grad_result(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Chapter 03: True if :func:`isclose` holds everywhere (a Python bool, as torch.allclose)."""
+    return bool(np.all(isclose(x, other, rtol, atol, equal_nan).data))
+
+
+def copysign(x, other):
+    """Chapter 03: ``|x|`` with the sign of ``other`` (torch.copysign; a float result; -0.0 counts as negative).
+
+    Gradient: ``sign(x) * sign(result)`` for x (0 at x = 0), none for ``other``, as torch.
+    """
+    x = as_tensor(x)
+    a, b = _pair(x, other, floating=True)
+    out = np.copysign(a, b)
+
+    def backward(g):
+        return np.where(a == 0, 0, g * np.sign(a) * np.copysign(1, out)), np.zeros_like(g)
+    return Tensor.from_op(out, _parents(x, other), backward)
+
+
+def exp2(x):
+    """Chapter 03: 2 to the power of each element; derivative ``2^x ln 2``."""
+    x = as_tensor(x)
+    out = np.exp2(float_data(x.data))
+    return Tensor.from_op(out, (x,), lambda g: (g * out * math.log(2.0),))
