@@ -36,7 +36,8 @@ import numpy as np
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
-           "conv2d_channels_last", "pool2d_channels_last", "conv_output_size", "same_padding"]
+           "conv2d_channels_last", "pool2d_channels_last", "conv_output_size", "same_padding",
+           "conv_transpose1d", "conv_transpose2d", "conv_transpose_nchw"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -537,3 +538,85 @@ def max_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
 def avg_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
     """Chapter 16: average pooling of (N, C, L) as ``torch.nn.functional.avg_pool1d``."""
     return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool1d", 1)
+
+
+# ------------------------------------------------------------------ transposed convolution (issue 18)
+def _dilate_input(x: Tensor, strides: tuple) -> Tensor:
+    """NC* ``x`` with ``stride - 1`` zeros between neighbouring pixels along each spatial axis (an autograd op)."""
+    if all(s == 1 for s in strides):
+        return x
+    spatial = x.shape[2:]
+    out = np.zeros(x.shape[:2] + tuple((n - 1) * s + 1 for n, s in zip(spatial, strides)), dtype=x.dtype)
+    where = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)
+    out[where] = x.data
+    return Tensor.from_op(out, (x,), lambda g: (g[where],))
+
+
+def conv_transpose_nchw(input, weight, bias, strides, crops, output_padding, dilation, groups, who) -> Tensor:
+    """Chapter 16: transposed convolution of (N, C, *spatial) ``input`` with a torch-layout ``weight``
+    (C, out/groups, *kernel), ``crops`` = ((before, after), ...) per spatial axis (torch's ``padding`` p is (p, p)).
+
+    The gradient of a convolution with respect to its input, computed as a convolution: spread the
+    input out by ``stride`` (zeros in between), pad it by ``dilation*(k-1) - before`` and
+    ``dilation*(k-1) - after + output_padding`` (a negative width crops), and convolve with the kernel
+    flipped and its channel axes swapped. Output size per axis:
+    ``(n - 1)*stride - before - after + dilation*(k - 1) + output_padding + 1``.
+    """
+    x, w = as_tensor(input), as_tensor(weight)
+    rank = len(strides)
+    if x.ndim != rank + 2 or w.ndim != rank + 2:
+        raise ValueError(f"{who}: expected a {rank + 2}-D input and weight (in_channels, out_channels/groups, "
+                         f"*kernel), got input {x.shape} and weight {w.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or x.shape[1] % groups:
+        raise ValueError(f"{who}: groups must be a positive integer dividing the input's {x.shape[1]} channels, "
+                         f"got {groups!r}")
+    if w.shape[0] != x.shape[1]:
+        raise ValueError(f"{who}: the input has {x.shape[1]} channels (axis 1, shape {x.shape}) but the weight "
+                         f"{w.shape} expects {w.shape[0]} (weight layout: in_channels, out_channels/groups, *kernel)")
+    for op, s, d in zip(output_padding, strides, dilation):
+        if s < 1 or d < 1:
+            raise ValueError(f"{who}: stride and dilation must be >= 1, got stride {strides}, dilation {dilation}")
+        if not 0 <= op < max(s, d):
+            raise ValueError(f"{who}: output_padding {output_padding} must be smaller than stride {strides} or "
+                             f"dilation {dilation} (as in torch)")
+    kernel = w.shape[2:]
+    widths = []
+    for k, d, (before, after), op in zip(kernel, dilation, crops, output_padding):
+        reach = d * (k - 1)
+        widths.append((reach - before, reach - after + op))
+    for n, k, d, (lo, hi), s in zip(x.shape[2:], kernel, dilation, widths, strides):
+        if (n - 1) * s + 1 + lo + hi - d * (k - 1) < 1:
+            raise ValueError(f"{who}: padding {crops} leaves no output for an input of shape {x.shape}")
+    flat = []
+    for lo, hi in widths[::-1]:  # F.pad lists the last axis first
+        flat += [lo, hi]
+    from .shape import pad as _pad_tensor
+    xp = _pad_tensor(_dilate_input(x, tuple(strides)), tuple(flat))
+    cin, og = w.shape[0], w.shape[1]
+    # (C, O/g, *k) -> (g, C/g, O/g, *k) -> (g, O/g, C/g, *k) -> (O, C/g, *k), flipped in space
+    wc = w.reshape((groups, cin // groups, og) + kernel).swapaxes(1, 2).reshape((groups * og, cin // groups) + kernel)
+    wc = wc.flip(tuple(range(2, rank + 2)))
+    if rank == 1:
+        return conv1d(xp, wc, bias, 1, 0, dilation, groups)
+    return conv2d(xp, wc, bias, 1, 0, dilation, groups)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,
+                     dilation=1) -> Tensor:
+    """Chapter 16: ``torch.nn.functional.conv_transpose2d``: input (N, C, H, W), weight (C, out/groups, kh, kw).
+
+    Output height ``(H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1`` (width alike).
+    """
+    who = "conv_transpose2d"
+    stride, dilation = _tuple(stride, 2, "stride", who), _tuple(dilation, 2, "dilation", who)
+    pads, extra = _tuple(padding, 2, "padding", who), _tuple(output_padding, 2, "output_padding", who)
+    return conv_transpose_nchw(input, weight, bias, stride, tuple((p, p) for p in pads), extra, dilation, groups, who)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,
+                     dilation=1) -> Tensor:
+    """Chapter 16: ``torch.nn.functional.conv_transpose1d``: input (N, C, L), weight (C, out/groups, k)."""
+    who = "conv_transpose1d"
+    stride, dilation = _tuple(stride, 1, "stride", who), _tuple(dilation, 1, "dilation", who)
+    pads, extra = _tuple(padding, 1, "padding", who), _tuple(output_padding, 1, "output_padding", who)
+    return conv_transpose_nchw(input, weight, bias, stride, tuple((p, p) for p in pads), extra, dilation, groups, who)
