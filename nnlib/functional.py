@@ -22,7 +22,7 @@ from .losses import (  # noqa: F401  (re-exported)
     nll_loss,
 )
 from .attention import embedding, layer_norm, scaled_dot_product_attention  # noqa: F401  (chapter 11)
-from .ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d, conv_transpose2d,  # noqa: F401
+from .ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d, conv_transpose2d, interpolate,  # noqa: F401,E501
                        max_pool1d, max_pool2d)  # (chapter 16)
 from .ops import pad, torch_names  # noqa: F401  (pad re-exported, as torch.nn.functional.pad)
 from .random import dropout_mask
@@ -34,7 +34,7 @@ __all__ = [
     "relu6", "hardsigmoid", "hardswish", "softplus", "pad", "softmax", "log_softmax", "dropout", "linear",
     "embedding", "layer_norm", "scaled_dot_product_attention",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "nll_loss", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "nll_loss", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "interpolate", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
 ]
 
 #: GELU's tanh form: 0.5 x (1 + tanh(_GELU_C (x + _GELU_A x^3))); the one definition in nnlib

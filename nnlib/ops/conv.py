@@ -37,7 +37,7 @@ from ..tensor import Tensor, as_tensor
 
 __all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "conv2d_channels_last", "pool2d_channels_last", "conv_output_size", "same_padding",
-           "conv_transpose1d", "conv_transpose2d", "conv_transpose_nchw"]
+           "conv_transpose1d", "conv_transpose2d", "conv_transpose_nchw", "interpolate"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -620,3 +620,72 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     stride, dilation = _tuple(stride, 1, "stride", who), _tuple(dilation, 1, "dilation", who)
     pads, extra = _tuple(padding, 1, "padding", who), _tuple(output_padding, 1, "output_padding", who)
     return conv_transpose_nchw(input, weight, bias, stride, tuple((p, p) for p in pads), extra, dilation, groups, who)
+
+
+# ------------------------------------------------------------------ interpolation (issue 18)
+_INTERPOLATE_RANK = {"linear": 1, "bilinear": 2}
+
+
+def _source_positions(n_in: int, n_out: int, scale, mode: str, align_corners: bool):
+    """Where output position j reads in the input, as torch computes it (``scale``: the user's
+    scale factor, or None when ``size`` was given)."""
+    dst = np.arange(n_out, dtype=np.float64)
+    if mode in ("nearest", "nearest-exact"):
+        step = 1.0 / scale if scale else n_in / n_out
+        src = np.floor((dst + (0.5 if mode == "nearest-exact" else 0.0)) * step)
+        return np.minimum(src.astype(np.int64), n_in - 1), None
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    else:
+        step = 1.0 / scale if scale else n_in / n_out
+        src = np.maximum((dst + 0.5) * step - 0.5, 0.0)
+    lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return (lo, hi), src - lo
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
+    """Chapter 16: resize (N, C, *spatial) as ``torch.nn.functional.interpolate``.
+
+    ``mode``: 'nearest' (torch's floor rule), 'nearest-exact' (rounds like image libraries),
+    'linear' (3-D input) or 'bilinear' (4-D); ``size`` or ``scale_factor`` (a number or one per
+    spatial axis); ``align_corners`` for the linear modes (default False, as torch). Each axis is
+    resized in turn by indexing (nearest) or by mixing two neighbours (linear), so gradients
+    flow back through ordinary indexing.
+    """
+    who = "interpolate"
+    x = as_tensor(input)
+    if mode not in ("nearest", "nearest-exact", "linear", "bilinear"):
+        raise ValueError(f"{who}: mode must be 'nearest', 'nearest-exact', 'linear' or 'bilinear', got {mode!r}")
+    rank = x.ndim - 2
+    if rank < 1:
+        raise ValueError(f"{who}: expected an input (N, C, *spatial), got shape {x.shape}")
+    if mode in _INTERPOLATE_RANK and rank != _INTERPOLATE_RANK[mode]:
+        raise ValueError(f"{who}: mode {mode!r} needs a {_INTERPOLATE_RANK[mode] + 2}-D input, got shape {x.shape}")
+    if align_corners is not None and mode not in _INTERPOLATE_RANK:
+        raise ValueError(f"{who}: align_corners only applies to the linear modes, got mode {mode!r}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{who}: give exactly one of size and scale_factor")
+    spatial = x.shape[2:]
+    if size is not None:
+        sizes, scales = _tuple(size, rank, "size", who), (None,) * rank
+    else:
+        scales = tuple(float(s) for s in scale_factor) if isinstance(scale_factor, (tuple, list)) else \
+            (float(scale_factor),) * rank
+        if len(scales) != rank or any(s <= 0 for s in scales):
+            raise ValueError(f"{who}: scale_factor must be a positive number or {rank} of them, got {scale_factor!r}")
+        sizes = tuple(int(np.floor(n * s)) for n, s in zip(spatial, scales))
+    if any(n < 1 for n in sizes):
+        raise ValueError(f"{who}: the output size {sizes} must be positive (input shape {x.shape})")
+    if x.dtype.kind != "f" and mode in _INTERPOLATE_RANK:
+        x = x.astype(np.float32)
+    out = x
+    for axis, (n_in, n_out, scale) in enumerate(zip(spatial, sizes, scales), start=2):
+        index, weight = _source_positions(n_in, n_out, scale, mode, bool(align_corners))
+        lead = (slice(None),) * axis
+        if weight is None:
+            out = out[lead + (index,)]
+            continue
+        lam = weight.astype(out.dtype).reshape((n_out,) + (1,) * (x.ndim - 1 - axis))
+        out = out[lead + (index[0],)] * (1 - lam) + out[lead + (index[1],)] * lam
+    return out
