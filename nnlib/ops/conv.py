@@ -520,24 +520,142 @@ def _pool_nchw(input, kernel_size, stride, padding, kind, who, n):
     return out.transpose(0, 3, 1, 2)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    """Chapter 16: max pooling of (N, C, H, W) as ``torch.nn.functional.max_pool2d`` (stride defaults to the kernel)."""
-    return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool2d", 2)
+def _pool_output(n, k, s, p, d, ceil_mode):
+    """torch's pooled length: floor (or ceil) of (n + 2p - d(k-1) - 1)/s, plus 1; with ``ceil_mode`` the last
+    window must start inside the input or its left padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    """Chapter 16: average pooling of (N, C, H, W) as ``torch.nn.functional.avg_pool2d`` (zero padding counted)."""
-    return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool2d", 2)
+def _pool_general(input, kind, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
+                  return_indices, divisor_override, who, rank):
+    """Pooling with torch's options (ceil_mode, dilation, count_include_pad=False, return_indices,
+    divisor_override) on (N, C, *spatial), 1-D or 2-D: every window is read as one slice per kernel offset.
+
+    Max pooling sends each gradient to the first maximum of its window (as torch), and its indices are
+    positions in the flattened input plane (h * W + w), as torch's ``return_indices``.
+    """
+    x = as_tensor(input)
+    if x.ndim != rank + 2:
+        layout = "(N, C, H, W)" if rank == 2 else "(N, C, L)"
+        raise ValueError(f"{who}: expected a {rank + 2}-D input {layout}, got shape {x.shape}")
+    kernel = _tuple(kernel_size, rank, "kernel_size", who)
+    strides = kernel if stride is None or stride == [] else _tuple(stride, rank, "stride", who)
+    pads, dil = _tuple(padding, rank, "padding", who), _tuple(dilation, rank, "dilation", who)
+    for k, p, s, d in zip(kernel, pads, strides, dil):
+        if k < 1 or s < 1 or d < 1:
+            raise ValueError(f"{who}: kernel_size, stride and dilation must be >= 1, got {kernel}, {strides}, {dil}")
+        if not 0 <= p <= k // 2:
+            raise ValueError(f"{who}: padding {p} must be between 0 and half the kernel size {k} (as in torch)")
+    spatial = x.shape[2:]
+    outs = tuple(_pool_output(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(spatial, kernel, strides, pads, dil))
+    if any(o < 1 for o in outs):
+        raise ValueError(f"{who}: the input {x.shape} is too small for kernel {kernel} (dilation {dil}, "
+                         f"padding {pads})")
+    # pad: p before, and after enough for the last (ceil-mode) window
+    after = [max((o - 1) * s + d * (k - 1) + 1 - n - p, 0) for o, s, d, k, n, p in zip(outs, strides, dil, kernel,
+                                                                                    spatial, pads)]
+    a = x.data
+    fill = _lowest(a.dtype) if kind == "max" else 0
+    widths = [(0, 0), (0, 0)] + [(p, e) for p, e in zip(pads, after)]
+    xp = np.pad(a, widths, constant_values=fill)
+    offsets = list(np.ndindex(*kernel))
+
+    def window(arr, off):
+        return arr[(Ellipsis,) + tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                                       for o, d, s, m in zip(off, dil, strides, outs))]
+    stacked = np.stack([window(xp, off) for off in offsets], axis=-1)  # (N, C, *outs, K)
+    # the flat position (in the padded plane) that each window element reads, for the backward
+    plane = np.arange(int(np.prod(xp.shape[2:]))).reshape(xp.shape[2:])
+    where = np.stack([window(plane, off) for off in offsets], axis=-1)  # (*outs, K)
+    if kind == "max":
+        choice = np.argmax(stacked, axis=-1)  # the first maximum, as torch
+        out = np.take_along_axis(stacked, choice[..., None], axis=-1)[..., 0]
+        chosen = np.take_along_axis(np.broadcast_to(where, stacked.shape), choice[..., None], axis=-1)[..., 0]
+
+        def backward(g):
+            dxp = np.zeros((a.shape[0], a.shape[1], plane.size), dtype=g.dtype)
+            rows = np.arange(a.shape[0] * a.shape[1]).reshape(a.shape[0], a.shape[1], *([1] * rank))
+            np.add.at(dxp.reshape(-1), (rows * plane.size + chosen).reshape(-1), g.reshape(-1))
+            dxp = dxp.reshape(xp.shape)
+            return (dxp[(slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(pads, spatial))],)
+        result = Tensor.from_op(out, (x,), backward)
+        if not return_indices:
+            return result
+        # padded-plane position -> input-plane position (h * W + w)
+        coords = np.unravel_index(chosen, xp.shape[2:])
+        flat = np.zeros(chosen.shape, dtype=np.int64)
+        for c, p, n in zip(coords, pads, spatial):
+            flat = flat * n + (c - p)
+        return result, flat
+    if a.dtype.kind != "f":
+        raise TypeError(f"{who}: average pooling needs a float tensor, got {a.dtype} (as in torch)")
+    inside_pad = np.pad(np.ones(tuple(n + 2 * p for n, p in zip(spatial, pads))), [(0, e) for e in after])
+    inside = np.pad(np.ones(spatial), [(p, p + e) for p, e in zip(pads, after)])
+    count = sum(window(inside_pad if count_include_pad else inside, off) for off in offsets)
+    divisor = np.asarray(divisor_override if divisor_override else count, dtype=a.dtype)
+    out = stacked.sum(axis=-1) / divisor
+
+    def backward(g):
+        share = np.broadcast_to((g / divisor)[..., None], stacked.shape)
+        dxp = np.zeros((a.shape[0] * a.shape[1], plane.size), dtype=g.dtype)
+        rows = np.arange(a.shape[0] * a.shape[1]).reshape(-1, *([1] * (rank + 1)))
+        np.add.at(dxp.reshape(-1), (rows * plane.size + where).reshape(-1), share.reshape(-1))
+        dxp = dxp.reshape(xp.shape)
+        return (dxp[(slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(pads, spatial))],)
+    return Tensor.from_op(out.astype(a.dtype, copy=False), (x,), backward)
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    """Chapter 16: max pooling of (N, C, L) as ``torch.nn.functional.max_pool1d``."""
-    return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool1d", 1)
+def _plain(dilation, ceil_mode, return_indices, count_include_pad=True, divisor_override=None) -> bool:
+    """No torch option beyond kernel/stride/padding: the fast channels-last path applies."""
+    return (dilation == 1 or tuple(np.atleast_1d(dilation)) in ((1,), (1, 1))) and not ceil_mode and \
+        not return_indices and count_include_pad and not divisor_override
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    """Chapter 16: average pooling of (N, C, L) as ``torch.nn.functional.avg_pool1d``."""
-    return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool1d", 1)
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """Chapter 16: max pooling of (N, C, H, W) as ``torch.nn.functional.max_pool2d`` (stride defaults to the kernel).
+
+    ``dilation``, ``ceil_mode`` and ``return_indices`` (positions h * W + w in each input plane) as torch.
+    """
+    if _plain(dilation, ceil_mode, return_indices):
+        return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool2d", 2)
+    return _pool_general(input, "max", kernel_size, stride, padding, dilation, ceil_mode, True, return_indices,
+                         None, "max_pool2d", 2)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override=None) -> Tensor:
+    """Chapter 16: average pooling of (N, C, H, W) as ``torch.nn.functional.avg_pool2d``.
+
+    ``count_include_pad=False`` divides by the real pixels of each window only; ``ceil_mode`` and
+    ``divisor_override`` as torch.
+    """
+    if _plain(1, ceil_mode, False, count_include_pad, divisor_override):
+        return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool2d", 2)
+    return _pool_general(input, "avg", kernel_size, stride, padding, 1, ceil_mode, count_include_pad, False,
+                         divisor_override, "avg_pool2d", 2)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """Chapter 16: max pooling of (N, C, L) as ``torch.nn.functional.max_pool1d`` (same options as max_pool2d)."""
+    if _plain(dilation, ceil_mode, return_indices):
+        return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool1d", 1)
+    return _pool_general(input, "max", kernel_size, stride, padding, dilation, ceil_mode, True, return_indices,
+                         None, "max_pool1d", 1)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """Chapter 16: average pooling of (N, C, L) as ``torch.nn.functional.avg_pool1d`` (same options as avg_pool2d)."""
+    if _plain(1, ceil_mode, False, count_include_pad):
+        return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool1d", 1)
+    return _pool_general(input, "avg", kernel_size, stride, padding, 1, ceil_mode, count_include_pad, False,
+                         None, "avg_pool1d", 1)
 
 
 # ------------------------------------------------------------------ transposed convolution (issue 18)
