@@ -81,6 +81,8 @@ ROWS = [
     ("logsumexp-int", lambda a: a.logsumexp(axis=0), lambda a: a.logsumexp(dim=0), [I32]),
     ("relu-int", lambda a: a.relu(), None, [NEG]),
     ("abs-int", lambda a: abs(a), None, [NEG]),
+    ("0d-results-keep-float64", lambda a: a.sum() * 0.2 + a.abs().sum() * 0.1, None, [F32.astype(np.float64)]),
+    ("pow-0d-tensor-exponent", lambda a, b: a.abs() ** b.sum(), None, [F32.astype(np.float64), np.array([0.5, 1.0])]),
     ("float-grad-through-int-mix", lambda a, b: (a * b + 0.5) / (b + 1), None, [F32, I32]),
 ]
 

@@ -103,7 +103,7 @@ def result_type(*operands) -> np.dtype:
     """Chapter 03: the dtype of an elementwise operation on ``operands`` (arrays and Python numbers), by torch's rule."""
     tiers = [None, None, None]  # dimensioned arrays, 0-d arrays, Python numbers
     for v in operands:
-        if isinstance(v, np.ndarray):
+        if isinstance(v, (np.ndarray, np.generic)):  # a Tensor's data (a 0-d result may be a NumPy scalar)
             tier, dt = (0 if v.ndim else 1), v.dtype
         else:
             tier, dt = 2, _scalar_dtype(v)
@@ -130,7 +130,8 @@ def cast_scalar(value, dtype: np.dtype):
 def binary_operands(a: np.ndarray, b, floating: bool = False):
     """``(a, b)`` converted so that a NumPy ufunc on them gives torch's result dtype.
 
-    ``a`` is an array (a Tensor's data), ``b`` an array or a Python number. ``floating``: the
+    ``a`` is an array (a Tensor's data), ``b`` an array (a NumPy scalar counts as a 0-d array: a Tensor's
+    data can be one) or a Python number. ``floating``: the
     operation gives floats (true division, ``**`` with a float...): an integer result dtype
     becomes float32. The float fast path (``float32 * 2.0``, two float32 arrays) costs one check.
     """
@@ -138,14 +139,14 @@ def binary_operands(a: np.ndarray, b, floating: bool = False):
     if ad.kind == "f":
         if type(b) is float or type(b) is int:
             return a, b
-        if isinstance(b, np.ndarray) and b.dtype is ad:
+        if isinstance(b, (np.ndarray, np.generic)) and b.dtype is ad:
             return a, b
     dt = result_type(a, b)
     if floating and dt.kind != "f":
         dt = DEFAULT_FLOAT
     if ad != dt:
         a = a.astype(dt)
-    if isinstance(b, np.ndarray):
+    if isinstance(b, (np.ndarray, np.generic)):
         if b.dtype != dt:
             b = b.astype(dt)
     else:

@@ -181,7 +181,7 @@ def pow(x, exponent):
     ``int ** int`` stays an integer (a negative Python int exponent raises, as torch);
     ``int ** float`` is float32."""
     p = _operand(exponent)
-    if isinstance(p, np.ndarray):
+    if isinstance(p, (np.ndarray, np.generic)):
         a, p = binary_operands(x.data, p)
         if a.dtype.kind in "iub":
             out = _int_power(a, p)
