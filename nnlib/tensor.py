@@ -142,7 +142,9 @@ class Tensor:
 
     ``Tensor(data, requires_grad=False, dtype=None)``. Float arrays keep their
     dtype (float64 stays float64); Python numbers, lists and integer arrays
-    become float32. Comparisons (``==``, ``<``...) give bool Tensors, as in PyTorch;
+    become float32; ``dtype=`` keeps any of nnlib's dtypes (bool, integers, floats). What an
+    operation returns follows torch's promotion (see :mod:`nnlib.ops.dtypes`, the one place
+    the rule is written). Comparisons (``==``, ``<``...) give bool Tensors, as in PyTorch;
     Tensors hash by identity, so they can be dictionary keys.
     """
 

@@ -1,19 +1,27 @@
 """Chapter 03: nnlib's operations, grouped by kind, and how they become Tensor methods.
 
-* :mod:`~nnlib.ops.elementwise`: ``+ - * / **``, comparisons, exp, log, sin, erf, maximum, where...
-* :mod:`~nnlib.ops.reduction`: sum, mean, var, std, max, min, prod, logsumexp, cumsum, sort, topk...
-* :mod:`~nnlib.ops.shape`: reshape, transpose, squeeze, expand, pad, split, concatenate, stack, flip...
-* :mod:`~nnlib.ops.indexing`: ``x[...]``, gather, scatter_add, masked_fill, one_hot
+* :mod:`~nnlib.ops.dtypes`: the dtype rule (数据类型, 类型提升): which dtypes exist and what
+  ``int32_tensor / 2`` or ``0.7 ** int_tensor`` return (torch's promotion); every elementwise op uses it
+* :mod:`~nnlib.ops.elementwise`: ``+ - * / // % **``, comparisons, ``& | ^ ~ << >>``, exp, log, sin, erf,
+  maximum, where, div, isclose, copysign, exp2...
+* :mod:`~nnlib.ops.reduction`: sum, mean, var, std, max, min, prod, logsumexp, cumsum, cumprod, cummax,
+  cummin, logcumsumexp, sort, topk...
+* :mod:`~nnlib.ops.shape`: reshape, transpose, squeeze, expand, pad (4 modes), split, concatenate, stack, flip...
+* :mod:`~nnlib.ops.indexing`: ``x[...]``, gather, scatter, scatter_add, scatter_reduce, masked_fill,
+  masked_select, nonzero, one_hot
 * :mod:`~nnlib.ops.linalg`: matmul (``@``)
-* :mod:`~nnlib.ops.creation`: zeros, ones, full, eye, arange, rand, randn...
+* :mod:`~nnlib.ops.creation`: zeros, ones, full, empty, eye, arange, rand, randn, randint...
 * :mod:`~nnlib.ops.conversion`: astype, ``float(t)``, ``f"{t:.3f}"``, ``np.asarray(t)``
 * :mod:`~nnlib.ops.einsum`: ``nnlib.einsum`` with its backward (chapter 11)
-* :mod:`~nnlib.ops.conv`: conv1d/conv2d and pooling (chapter 16; also in ``nnlib.functional``)
+* :mod:`~nnlib.ops.conv`: conv1d/conv2d, conv_transpose1d/2d, pooling, interpolate (chapter 16; also in
+  ``nnlib.functional``)
 
 Each operation is a function whose first argument is a Tensor; the table below
 attaches it to :class:`~nnlib.Tensor` as a method or operator (``x.sum()``,
 ``x + y``, ``x[0]``), and :func:`_function` makes the module-level form
-(``nnlib.sum(x)``) that also accepts arrays and numbers.
+(``nnlib.sum(x)``) that also accepts arrays and numbers. Every entry goes through
+:func:`torch_names`, so torch's ``dim``/``keepdim`` work wherever ``axis``/``keepdims`` do
+(``x.max(dim=1)`` returns torch's ``(values, indices)``).
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 Each one computes its result with NumPy and hands :meth:`Tensor.from_op` a
 ``backward`` that turns the output's gradient into one gradient per input.
 Broadcasting is undone by the engine, so a backward may return gradients in the
-broadcast shape. Where PyTorch defines a gradient at a tricky point (``x ** 0``
+broadcast shape. Result dtypes follow nnlib's dtype rule (torch's promotion), written and
+implemented once in :mod:`nnlib.ops.dtypes`: binary operations take their operands from
+``_pair`` and float-valued functions their input from ``float_data``. Where PyTorch defines a gradient at a tricky point (``x ** 0``
 at 0, ``|x|`` at 0, ties of ``maximum``) nnlib gives the same value.
 """
 from __future__ import annotations
