@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import nnlib
 from nnlib.ops.dtypes import promote_types, result_type
@@ -183,3 +184,25 @@ def test_scatter_add_dtype_mismatch():
         torch.zeros(3, dtype=torch.float16).scatter_add(0, torch.tensor([0, 1]), torch.ones(2))
     with pytest.raises(TypeError, match="float16.*float32|dtype"):
         nnlib.zeros(3, dtype=np.float16).scatter_add(0, np.array([0, 1]), nnlib.ones(2))
+
+
+_VALUES = {"b": [True, False], "u": [0, 1, 7], "i": [-3, 0, 5], "f": [-1.5, 0.25, 2.0]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=st.sampled_from(list(_TORCH)), b=st.sampled_from(list(_TORCH)),
+       shapes=mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3),
+       op=st.sampled_from(["add", "mul", "truediv", "maximum", "lt", "where"]), seed=st.integers(0, 99))
+def test_binary_ops_any_dtypes_and_shapes(a, b, shapes, op, seed):
+    """Any two of nnlib's dtypes, any broadcastable shapes (0-d included): torch's dtype and values."""
+    rng = np.random.default_rng(seed)
+    x, y = (rng.choice(_VALUES[d.kind], size=s).astype(d) for d, s in zip((a, b), shapes.input_shapes))
+    if op in ("add", "mul") and a == b == np.dtype(bool):
+        return  # bool + bool is logical or in NumPy, an error or 'or' in torch: nnlib does not promise it
+    if op == "truediv":
+        y = np.where(y == 0, np.ones((), b), y).astype(b)
+    fn = {"add": lambda p, q: p + q, "mul": lambda p, q: p * q, "truediv": lambda p, q: p / q,
+          "maximum": lambda p, q: nnlib.maximum(p, q), "lt": lambda p, q: p < q,
+          "where": lambda p, q: nnlib.where(p > q, p, q)}[op]
+    tfn = {"maximum": torch.maximum, "where": lambda p, q: torch.where(p > q, p, q)}.get(op, fn)
+    check_parity(fn, tfn, inputs=[x, y], atol=1e-3, rtol=1e-3)
