@@ -108,7 +108,7 @@ def pad(x, pad, mode: str = "constant", value: float = 0.0):
         raise ValueError(f"pad: expected (before, after) pairs for at most {x.ndim} dimensions, got {pad}")
     widths = [(0, 0)] * (x.ndim - len(pad) // 2) + [(pad[i], pad[i + 1]) for i in range(len(pad) - 2, -1, -2)]
     for (lo, hi), n in zip(widths, x.shape):
-        if n + lo + hi < 0:
+        if n + lo + hi < (0 if mode == "constant" else 1):  # torch's other modes need a non-empty result
             raise ValueError(f"pad: widths {pad} leave nothing of a dimension of size {n} (shape {x.shape})")
         if mode == "reflect" and max(lo, hi) >= n:
             raise ValueError(f"pad: reflect padding {max(lo, hi)} must be smaller than the dimension's size {n} "
