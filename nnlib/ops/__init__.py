@@ -54,9 +54,11 @@ def torch_names(fn):
     if not names:
         return fn
 
+    torch_keys = names.keys()
+
     @functools.wraps(fn)
     def accept_torch_names(*args, **kwargs):
-        if kwargs:
+        if kwargs and not torch_keys.isdisjoint(kwargs):  # the common case costs one set test
             for torch_name, name in names.items():
                 if torch_name in kwargs:
                     if name in kwargs:

@@ -136,10 +136,9 @@ def binary_operands(a: np.ndarray, b, floating: bool = False):
     becomes float32. The float fast path (``float32 * 2.0``, two float32 arrays) costs one check.
     """
     ad = a.dtype
-    if ad.kind == "f":
-        if type(b) is float or type(b) is int:
-            return a, b
-        if isinstance(b, (np.ndarray, np.generic)) and b.dtype is ad:
+    if ad.kind == "f":  # the fast path: a float tensor with the same float, or with a Python number
+        kind = type(b)
+        if kind is float or kind is int or ((kind is np.ndarray or isinstance(b, np.generic)) and b.dtype is ad):
             return a, b
     dt = result_type(a, b)
     if floating and dt.kind != "f":

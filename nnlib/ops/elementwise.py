@@ -49,19 +49,19 @@ def _pair(x: Tensor, other, floating: bool = False):
 # ------------------------------------------------------------------ arithmetic
 def add(x, other):
     """Chapter 03: ``x + other``; the gradient passes to both sides unchanged."""
-    a, b = _pair(x, other)
+    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
     return Tensor.from_op(a + b, _parents(x, other), lambda g: (g, g))
 
 
 def sub(x, other):
     """Chapter 03: ``x - other``."""
-    a, b = _pair(x, other)
+    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
     return Tensor.from_op(a - b, _parents(x, other), lambda g: (g, -g))
 
 
 def rsub(x, other):
     """Chapter 03: ``other - x`` for a number or array ``other``."""
-    a, b = _pair(x, other)
+    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
     return Tensor.from_op(b - a, (x,), lambda g: (-g,))
 
 
@@ -74,7 +74,7 @@ def neg(x):
 
 def mul(x, other):
     """Chapter 03: ``x * other``; each side's gradient is the upstream gradient times the other side."""
-    a, b = _pair(x, other)
+    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
     if isinstance(other, Tensor):
         return Tensor.from_op(a * b, (x, other), lambda g: (g * b, g * a))
     return Tensor.from_op(a * b, (x,), lambda g: (g * b,))
@@ -82,9 +82,8 @@ def mul(x, other):
 
 def truediv(x, other):
     """Chapter 03: ``x / other`` (always a float: integers divide in float32, as torch)."""
-    a, b = _pair(x, other, floating=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = a / b
+    a, b = binary_operands(x.data, _operand(other), True)  # nnlib's dtype rule (inlined _pair: hot path)
+    out = a / b
     if isinstance(other, Tensor):
         def backward(g):
             ga = g / b
@@ -95,9 +94,8 @@ def truediv(x, other):
 
 def rtruediv(x, other):
     """Chapter 03: ``other / x`` for a number or array ``other``."""
-    a, b = _pair(x, other, floating=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = b / a
+    a, b = binary_operands(x.data, _operand(other), True)  # nnlib's dtype rule (inlined _pair: hot path)
+    out = b / a
     return Tensor.from_op(out, (x,), lambda g: (-g * out / a,))
 
 
