@@ -68,6 +68,8 @@ ROWS = [
     ("roll-dims", lambda a: a.roll(1, dims=1), lambda a: a.roll(1, dims=1), {"shapes": [(3, 2)]}),
     ("logsumexp-dim", lambda a: a.logsumexp(dim=1), lambda a: a.logsumexp(dim=1), {"shapes": [(3, 2)]}),
     ("std-dim", lambda a: a.std(dim=1, ddof=1), lambda a: a.std(dim=1), {"shapes": [(3, 4)]}),
+    ("var-correction", lambda a: a.var(dim=0, correction=1), lambda a: a.var(dim=0, correction=1),
+     {"shapes": [(3, 4)]}),
     ("gather-dim", lambda a: a.gather(dim=1, index=IDX[:, :2]), lambda a: a.gather(dim=1, index=T(IDX[:, :2])),
      {"shapes": [(3, 4)]}),
     ("topk-dim", lambda a: a.topk(2, dim=0)[0], lambda a: a.topk(2, dim=0)[0], {"shapes": [(3, 4)]}),

@@ -40,11 +40,12 @@ from .linalg import matmul
 
 # ------------------------------------------------------------------ torch's keyword names
 #: torch's keyword -> nnlib's (NumPy's): ``x.sum(dim=0, keepdim=True)`` is ``x.sum(axis=0, keepdims=True)``
-TORCH_KEYWORDS = {"dim": "axis", "dims": "axis", "keepdim": "keepdims"}
+TORCH_KEYWORDS = {"dim": "axis", "dims": "axis", "keepdim": "keepdims", "correction": "ddof"}
 
 
 def torch_names(fn):
-    """Chapter 03: let ``fn`` (which takes ``axis``/``keepdims``) accept torch's ``dim``/``dims``/``keepdim``.
+    """Chapter 03: let ``fn`` (which takes ``axis``/``keepdims``/``ddof``) accept torch's ``dim``/``dims``/``keepdim``/
+    ``correction``. (The defaults stay nnlib's: ``std``/``var`` use ddof=0, torch correction=1.)
 
     The one place where torch's names are mapped; every reduction and shape operation in the
     table below (and ``nnlib.functional.softmax``...) goes through it. Giving both names is an error.
