@@ -18,13 +18,13 @@ import numpy as np
 from .. import functional as F
 from .. import initializers
 from .. import regularizers as _regularizers
-from ..ops.conv import conv2d_channels_last, conv_output_size, conv_transpose_nchw, pool2d_channels_last, same_padding
+from ..ops.conv import conv2d_channels_last, conv_output_size, pool2d_channels_last, same_padding
 from ..tensor import Parameter
 from .base import Layer, _auto_name, _snake, register_layer
 from ..inputs import shape_text as _shape_text
 from .core import set_kernel_options
 
-__all__ = ["Conv1D", "Conv2D", "Conv2d", "Conv2DTranspose", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
+__all__ = ["Conv1D", "Conv2D", "Conv2d", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
            "GlobalAveragePooling2D"]
 
 _FORMATS = ("channels_last", "channels_first")
@@ -357,6 +357,12 @@ class GlobalAveragePooling2D(_Spatial):
         config = super().get_config()
         config["keepdims"] = self.keepdims
         return config
+
+
+# ---------------------------------------------------------------- issue 18: the transposed convolution layer
+from ..ops.conv import conv_transpose_nchw  # noqa: E402
+
+__all__ += ["Conv2DTranspose"]
 
 
 @register_layer
