@@ -22,17 +22,19 @@ from .losses import (  # noqa: F401  (re-exported)
     nll_loss,
 )
 from .attention import embedding, layer_norm, scaled_dot_product_attention  # noqa: F401  (chapter 11)
-from .ops.conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d  # noqa: F401  (chapter 16)
+from .ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d, conv_transpose2d, interpolate,  # noqa: F401,E501
+                       max_pool1d, max_pool2d)  # (chapter 16)
+from .ops import pad, torch_names  # noqa: F401  (pad re-exported, as torch.nn.functional.pad)
 from .random import dropout_mask
 from .ops.elementwise import _erf_array
 from .tensor import Tensor, as_tensor
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "swish", "elu", "logsigmoid", "hardtanh",
-    "relu6", "softplus", "softmax", "log_softmax", "dropout", "linear",
+    "relu6", "hardsigmoid", "hardswish", "softplus", "pad", "softmax", "log_softmax", "dropout", "linear",
     "embedding", "layer_norm", "scaled_dot_product_attention",
     "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
-    "nll_loss", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "nll_loss", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "interpolate", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
 ]
 
 #: GELU's tanh form: 0.5 x (1 + tanh(_GELU_C (x + _GELU_A x^3))); the one definition in nnlib
@@ -40,6 +42,7 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_A = 0.044715
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_ONE_SIXTH = float(np.float32(1.0 / 6.0))  # torch's hardsigmoid backward uses 1/6 rounded to float32
 
 
 def relu(x) -> Tensor:
@@ -165,11 +168,30 @@ def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return Tensor.from_op(out, (x,), lambda g: (g * inside,))
 
 
+def hardsigmoid(x) -> Tensor:
+    """Chapter 01: relu6(x + 3) / 6, a piecewise-linear sigmoid; gradient 1/6 strictly inside (-3, 3), as torch."""
+    x = as_tensor(x)
+    d = x.data
+    inside = (d > -3.0) & (d < 3.0)
+    out = (np.clip(d + 3.0, 0.0, 6.0) / 6.0).astype(d.dtype, copy=False)
+    return Tensor.from_op(out, (x,), lambda g: (g * inside * _ONE_SIXTH,))
+
+
+def hardswish(x) -> Tensor:
+    """Chapter 01: x * relu6(x + 3) / 6 (MobileNetV3); gradient 0 up to -3, x/3 + 1/2 inside (-3, 3), 1 from 3 on, as torch."""
+    x = as_tensor(x)
+    d = x.data
+    out = (d * np.clip(d + 3.0, 0.0, 6.0) / 6.0).astype(d.dtype, copy=False)
+    slope = np.where(d <= -3.0, 0.0, np.where(d < 3.0, d / 3.0 + 0.5, 1.0)).astype(d.dtype, copy=False)
+    return Tensor.from_op(out, (x,), lambda g: (g * slope,))
+
+
 def relu6(x) -> Tensor:
     """Chapter 01: min(max(x, 0), 6), i.e. ``hardtanh(x, 0, 6)`` (MobileNet's activation)."""
     return hardtanh(x, 0.0, 6.0)
 
 
+@torch_names
 def softmax(x, axis: int = -1) -> Tensor:
     """Chapter 02: softmax along ``axis``, shifted by the maximum so it never overflows."""
     x = as_tensor(x)
@@ -182,6 +204,7 @@ def softmax(x, axis: int = -1) -> Tensor:
     return Tensor.from_op(out, (x,), backward)
 
 
+@torch_names
 def log_softmax(x, axis: int = -1) -> Tensor:
     """Chapter 02: log(softmax(x)) computed with the log-sum-exp trick."""
     x = as_tensor(x)

@@ -82,13 +82,13 @@ def _to_array(value, dtype=None) -> np.ndarray:
 
 def _operand(value):
     """Raw data for the other side of a binary operation: Python (and NumPy) numbers
-    stay Python numbers, so ``float32 * 2.0`` stays float32; arrays are used as they are."""
+    stay Python numbers, so ``float32 * 2.0`` stays float32; arrays are used as they are
+    (the operation promotes by nnlib's dtype rule, :mod:`nnlib.ops.dtypes`)."""
     if isinstance(value, Tensor):
         return value.data
     if isinstance(value, numbers.Number):
         return value.item() if isinstance(value, np.generic) else value
-    arr = np.asarray(value)
-    return arr if arr.dtype.kind in "fc" else arr.astype(np.float32)
+    return np.asarray(value)  # an array keeps its dtype: the op promotes (nnlib.ops.dtypes)
 
 
 def as_tensor(value, dtype=None) -> "Tensor":
@@ -142,7 +142,9 @@ class Tensor:
 
     ``Tensor(data, requires_grad=False, dtype=None)``. Float arrays keep their
     dtype (float64 stays float64); Python numbers, lists and integer arrays
-    become float32. Comparisons (``==``, ``<``...) give bool Tensors, as in PyTorch;
+    become float32; ``dtype=`` keeps any of nnlib's dtypes (bool, integers, floats). What an
+    operation returns follows torch's promotion (see :mod:`nnlib.ops.dtypes`, the one place
+    the rule is written). Comparisons (``==``, ``<``...) give bool Tensors, as in PyTorch;
     Tensors hash by identity, so they can be dictionary keys.
     """
 

@@ -45,8 +45,9 @@ def check_parity(fn, torch_fn=None, shapes=None, inputs=None, *, dtype=np.float6
     atol = default_atol if atol is None else atol
     rtol = default_rtol if rtol is None else rtol
 
-    ours = [nnlib.Tensor(a.copy(), requires_grad=grad) for a in arrays]
-    theirs = [torch.tensor(a.copy(), requires_grad=grad) for a in arrays]
+    # integer and bool inputs keep their dtype and take no gradient (as in torch)
+    ours = [nnlib.Tensor(a.copy(), requires_grad=grad and a.dtype.kind == "f", dtype=a.dtype) for a in arrays]
+    theirs = [torch.tensor(a.copy(), requires_grad=grad and a.dtype.kind == "f") for a in arrays]
     out = fn(*ours, *extra)
     ref = torch_fn(*theirs, *extra)
 
@@ -58,7 +59,8 @@ def check_parity(fn, torch_fn=None, shapes=None, inputs=None, *, dtype=np.float6
         return out
     np.testing.assert_allclose(got, expected, atol=atol, rtol=rtol, err_msg="forward values differ")
 
-    if grad:
+    if grad and ref.requires_grad:
+        assert out.requires_grad, "torch's output carries a gradient, nnlib's does not"
         upstream = np.random.default_rng(seed + 1).uniform(-1, 1, size=got.shape).astype(got.dtype)
         out.backward(upstream)
         ref.backward(torch.tensor(upstream))

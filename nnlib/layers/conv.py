@@ -357,3 +357,118 @@ class GlobalAveragePooling2D(_Spatial):
         config = super().get_config()
         config["keepdims"] = self.keepdims
         return config
+
+
+# ---------------------------------------------------------------- issue 18: the transposed convolution layer
+from ..ops.conv import conv_transpose_nchw  # noqa: E402
+
+__all__ += ["Conv2DTranspose"]
+
+
+@register_layer
+class Conv2DTranspose(_Conv):
+    """Chapter 16: transposed 2-D convolution (转置卷积, "deconvolution"), Keras-style:
+    ``Conv2DTranspose(filters, kernel_size, strides=1, padding='valid', output_padding=None, ...)``.
+
+    It upsamples: each input pixel adds ``kernel`` times its value into the output. Input
+    (batch, height, width, channels) by default; kernel (kh, kw, filters, in_channels), Keras'
+    layout (torch's ``nn.ConvTranspose2d`` stores (in_channels, filters, kh, kw)). Output size per
+    axis, as Keras: ``padding='same'``: n*stride; ``'valid'``: n*stride + max(k_eff - stride, 0)
+    with k_eff = dilation*(k - 1) + 1; with ``output_padding`` given:
+    (n - 1)*stride + k_eff - 2*pad + output_padding (pad = k//2 for 'same', else 0 or the int padding).
+    The arithmetic is :func:`nnlib.ops.conv.conv_transpose_nchw`.
+    """
+
+    rank = 2
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding="valid", output_padding=None,
+                 data_format="channels_last", dilation_rate=1, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", kernel_regularizer=None,
+                 bias_regularizer=None, input_shape=None, name=None, trainable: bool = True, dtype="float32"):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
+                         dilation_rate=dilation_rate, groups=1, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                         kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                         input_shape=input_shape, name=name, trainable=trainable, dtype=dtype)
+        who = type(self).__name__
+        if output_padding is None:
+            self.output_padding = None
+        else:
+            out = _int_tuple(output_padding, self.rank, 0)
+            if out is None or any(p >= max(s, d) for p, s, d in zip(out, self.strides, self.dilation_rate)):
+                raise ValueError(f"{who}: output_padding must be None or {self.rank} non-negative ints, each "
+                                 f"smaller than the stride (or dilation), got {output_padding!r}")
+            self.output_padding = out
+
+    def build(self, input_shape) -> None:
+        """Chapter 16: create kernel (kh, kw, filters, in_channels) and bias (filters,)."""
+        self._check_rank(input_shape)
+        channels = self._channels(input_shape)
+        if channels is None or int(channels) <= 0:
+            raise ValueError(f"{self._who} needs a known number of input channels; got input shape "
+                             f"{_shape_text(tuple(input_shape))} ({self._layout_text()})")
+        shape = self.kernel_size + (self.filters, int(channels))
+        self.kernel = Parameter(initializers.get(self.kernel_initializer)(shape, self.dtype))
+        if self.use_bias:
+            self.bias = Parameter(initializers.get(self.bias_initializer)((self.filters,), self.dtype))
+        self.built = True
+
+    def _check_input(self, x) -> None:
+        self._check_rank(x.shape)
+        expected = self.kernel.shape[-1]
+        if self._channels(x.shape) != expected:
+            where = "last axis" if self.data_format == "channels_last" else "axis 1"
+            raise ValueError(f"{self._who} was built for {expected} input channels on the {where} "
+                             f"{self._layout_text()}, but got input of shape {_shape_text(tuple(x.shape))}")
+
+    def _geometry(self, sizes):
+        """((before, after) crops, output_padding) per spatial axis, for input sizes ``sizes``."""
+        crops, extra = [], []
+        for i, (n, k, s, d) in enumerate(zip(sizes, self.kernel_size, self.strides, self.dilation_rate)):
+            k_eff = d * (k - 1) + 1
+            if self.output_padding is not None:
+                p = (k // 2 if self.padding == "same" else 0) if isinstance(self.padding, str) else self.padding[i]
+                crops.append((p, p))
+                extra.append(self.output_padding[i])
+            elif self.padding == "same":
+                total = max(k_eff - s, 0)
+                crops.append((total // 2, total - total // 2))
+                extra.append(max(s - k_eff, 0))
+            elif self.padding == "valid":
+                crops.append((0, 0))
+                extra.append(max(s - k_eff, 0))
+            else:
+                p = self.padding[i]
+                crops.append((p, p))
+                extra.append(0)
+        return tuple(crops), tuple(extra)
+
+    def forward(self, x):
+        """Chapter 16: ``activation(conv_transpose(x, kernel) + bias)``."""
+        self._check_input(x)
+        crops, extra = self._geometry(self._spatial(x.shape))
+        nchw = x.transpose(0, 3, 1, 2) if self.data_format == "channels_last" else x
+        weight = self.kernel.transpose(3, 2, 0, 1)  # (kh, kw, filters, in) -> torch's (in, filters, kh, kw)
+        out = conv_transpose_nchw(nchw, weight, self.bias, self.strides, crops, extra, self.dilation_rate, 1,
+                                  self._who)
+        out = out.transpose(0, 2, 3, 1) if self.data_format == "channels_last" else out
+        return out if self.activation is None else self.activation(out)
+
+    def compute_output_shape(self, input_shape):
+        """Chapter 16: batch, the upsampled sizes (see the class docstring), filters."""
+        input_shape = tuple(input_shape)
+        self._check_rank(input_shape)
+        sizes = self._spatial(input_shape)
+        known = tuple(1 if n is None else n for n in sizes)
+        crops, extra = self._geometry(known)
+        spatial = [None if n is None else (n - 1) * s - b - a + d * (k - 1) + e + 1
+                   for n, k, s, d, (b, a), e in zip(sizes, self.kernel_size, self.strides, self.dilation_rate,
+                                                     crops, extra)]
+        return self._with_spatial(input_shape, spatial, self.filters)
+
+    def get_config(self) -> dict:
+        """Chapter 16: every constructor argument (for ``save``)."""
+        config = super().get_config()
+        config.pop("groups", None)
+        config["output_padding"] = None if self.output_padding is None else list(self.output_padding)
+        return config

@@ -36,7 +36,8 @@ import numpy as np
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
-           "conv2d_channels_last", "pool2d_channels_last", "conv_output_size", "same_padding"]
+           "conv2d_channels_last", "pool2d_channels_last", "conv_output_size", "same_padding",
+           "conv_transpose1d", "conv_transpose2d", "conv_transpose_nchw", "interpolate"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -382,7 +383,7 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
     n, h, w, c = xd.shape
     out_hw = (conv_output_size(h, kernel[0], strides[0], 1, sum(pads[0])),
               conv_output_size(w, kernel[1], strides[1], 1, sum(pads[1])))
-    xp = _pad(xd, pads, -np.inf if kind == "max" else 0.0)
+    xp = _pad(xd, pads, _lowest(xd.dtype) if kind == "max" else 0.0)
     (pt, _), (pl, _) = pads
     if kind == "max" and strides == kernel:
         return _max_pool_tiled(x, xp, kernel, out_hw, (pt, pl))
@@ -425,6 +426,13 @@ def pool2d_channels_last(x, kind: str, kernel, strides, pads=((0, 0), (0, 0)), w
                     dxp[s] += gs
         return (dxp[:, pt:pt + h, pl:pl + w, :],)
     return Tensor.from_op(out, (x,), backward)
+
+
+def _lowest(dtype):
+    """The padding value of max pooling: -inf for floats, the smallest value of an integer dtype."""
+    if dtype.kind == "f":
+        return -np.inf
+    return np.iinfo(dtype).min if dtype.kind in "iu" else False
 
 
 def _first_max(parts):
@@ -512,21 +520,290 @@ def _pool_nchw(input, kernel_size, stride, padding, kind, who, n):
     return out.transpose(0, 3, 1, 2)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    """Chapter 16: max pooling of (N, C, H, W) as ``torch.nn.functional.max_pool2d`` (stride defaults to the kernel)."""
-    return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool2d", 2)
+def _pool_output(n, k, s, p, d, ceil_mode):
+    """torch's pooled length: floor (or ceil) of (n + 2p - d(k-1) - 1)/s, plus 1; with ``ceil_mode`` the last
+    window must start inside the input or its left padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    """Chapter 16: average pooling of (N, C, H, W) as ``torch.nn.functional.avg_pool2d`` (zero padding counted)."""
-    return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool2d", 2)
+def _pool_general(input, kind, kernel_size, stride, padding, dilation, ceil_mode, count_include_pad,
+                  return_indices, divisor_override, who, rank):
+    """Pooling with torch's options (ceil_mode, dilation, count_include_pad=False, return_indices,
+    divisor_override) on (N, C, *spatial), 1-D or 2-D: every window is read as one slice per kernel offset.
+
+    Max pooling sends each gradient to the first maximum of its window (as torch), and its indices are
+    positions in the flattened input plane (h * W + w), as torch's ``return_indices``.
+    """
+    x = as_tensor(input)
+    if x.ndim != rank + 2:
+        layout = "(N, C, H, W)" if rank == 2 else "(N, C, L)"
+        raise ValueError(f"{who}: expected a {rank + 2}-D input {layout}, got shape {x.shape}")
+    kernel = _tuple(kernel_size, rank, "kernel_size", who)
+    strides = kernel if stride is None or stride == [] else _tuple(stride, rank, "stride", who)
+    pads, dil = _tuple(padding, rank, "padding", who), _tuple(dilation, rank, "dilation", who)
+    for k, p, s, d in zip(kernel, pads, strides, dil):
+        if k < 1 or s < 1 or d < 1:
+            raise ValueError(f"{who}: kernel_size, stride and dilation must be >= 1, got {kernel}, {strides}, {dil}")
+        if not 0 <= p <= k // 2:
+            raise ValueError(f"{who}: padding {p} must be between 0 and half the kernel size {k} (as in torch)")
+    spatial = x.shape[2:]
+    outs = tuple(_pool_output(n, k, s, p, d, ceil_mode) for n, k, s, p, d in zip(spatial, kernel, strides, pads, dil))
+    if any(o < 1 for o in outs):
+        raise ValueError(f"{who}: the input {x.shape} is too small for kernel {kernel} (dilation {dil}, "
+                         f"padding {pads})")
+    # pad: p before, and after enough for the last (ceil-mode) window
+    after = [max((o - 1) * s + d * (k - 1) + 1 - n - p, 0) for o, s, d, k, n, p in zip(outs, strides, dil, kernel,
+                                                                                    spatial, pads)]
+    a = x.data
+    fill = _lowest(a.dtype) if kind == "max" else 0
+    widths = [(0, 0), (0, 0)] + [(p, e) for p, e in zip(pads, after)]
+    xp = np.pad(a, widths, constant_values=fill)
+    offsets = list(np.ndindex(*kernel))
+
+    def window(arr, off):
+        return arr[(Ellipsis,) + tuple(slice(o * d, o * d + s * (m - 1) + 1, s)
+                                       for o, d, s, m in zip(off, dil, strides, outs))]
+    stacked = np.stack([window(xp, off) for off in offsets], axis=-1)  # (N, C, *outs, K)
+    # the flat position (in the padded plane) that each window element reads, for the backward
+    plane = np.arange(int(np.prod(xp.shape[2:]))).reshape(xp.shape[2:])
+    where = np.stack([window(plane, off) for off in offsets], axis=-1)  # (*outs, K)
+    if kind == "max":
+        choice = np.argmax(stacked, axis=-1)  # the first maximum, as torch
+        out = np.take_along_axis(stacked, choice[..., None], axis=-1)[..., 0]
+        chosen = np.take_along_axis(np.broadcast_to(where, stacked.shape), choice[..., None], axis=-1)[..., 0]
+
+        def backward(g):
+            dxp = np.zeros((a.shape[0], a.shape[1], plane.size), dtype=g.dtype)
+            rows = np.arange(a.shape[0] * a.shape[1]).reshape(a.shape[0], a.shape[1], *([1] * rank))
+            np.add.at(dxp.reshape(-1), (rows * plane.size + chosen).reshape(-1), g.reshape(-1))
+            dxp = dxp.reshape(xp.shape)
+            return (dxp[(slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(pads, spatial))],)
+        result = Tensor.from_op(out, (x,), backward)
+        if not return_indices:
+            return result
+        # padded-plane position -> input-plane position (h * W + w)
+        coords = np.unravel_index(chosen, xp.shape[2:])
+        flat = np.zeros(chosen.shape, dtype=np.int64)
+        for c, p, n in zip(coords, pads, spatial):
+            flat = flat * n + (c - p)
+        return result, flat
+    if a.dtype.kind != "f":
+        raise TypeError(f"{who}: average pooling needs a float tensor, got {a.dtype} (as in torch)")
+    inside_pad = np.pad(np.ones(tuple(n + 2 * p for n, p in zip(spatial, pads))), [(0, e) for e in after])
+    inside = np.pad(np.ones(spatial), [(p, p + e) for p, e in zip(pads, after)])
+    count = sum(window(inside_pad if count_include_pad else inside, off) for off in offsets)
+    divisor = np.asarray(divisor_override if divisor_override else count, dtype=a.dtype)
+    out = stacked.sum(axis=-1) / divisor
+
+    def backward(g):
+        share = np.broadcast_to((g / divisor)[..., None], stacked.shape)
+        dxp = np.zeros((a.shape[0] * a.shape[1], plane.size), dtype=g.dtype)
+        rows = np.arange(a.shape[0] * a.shape[1]).reshape(-1, *([1] * (rank + 1)))
+        np.add.at(dxp.reshape(-1), (rows * plane.size + where).reshape(-1), share.reshape(-1))
+        dxp = dxp.reshape(xp.shape)
+        return (dxp[(slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(pads, spatial))],)
+    return Tensor.from_op(out.astype(a.dtype, copy=False), (x,), backward)
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    """Chapter 16: max pooling of (N, C, L) as ``torch.nn.functional.max_pool1d``."""
-    return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool1d", 1)
+def _plain(dilation, ceil_mode, return_indices, count_include_pad=True, divisor_override=None) -> bool:
+    """No torch option beyond kernel/stride/padding: the fast channels-last path applies."""
+    return (dilation == 1 or tuple(np.atleast_1d(dilation)) in ((1,), (1, 1))) and not ceil_mode and \
+        not return_indices and count_include_pad and not divisor_override
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0) -> Tensor:
-    """Chapter 16: average pooling of (N, C, L) as ``torch.nn.functional.avg_pool1d``."""
-    return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool1d", 1)
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """Chapter 16: max pooling of (N, C, H, W) as ``torch.nn.functional.max_pool2d`` (stride defaults to the kernel).
+
+    ``dilation``, ``ceil_mode`` and ``return_indices`` (positions h * W + w in each input plane) as torch.
+    """
+    if _plain(dilation, ceil_mode, return_indices):
+        return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool2d", 2)
+    return _pool_general(input, "max", kernel_size, stride, padding, dilation, ceil_mode, True, return_indices,
+                         None, "max_pool2d", 2)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override=None) -> Tensor:
+    """Chapter 16: average pooling of (N, C, H, W) as ``torch.nn.functional.avg_pool2d``.
+
+    ``count_include_pad=False`` divides by the real pixels of each window only; ``ceil_mode`` and
+    ``divisor_override`` as torch.
+    """
+    if _plain(1, ceil_mode, False, count_include_pad, divisor_override):
+        return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool2d", 2)
+    return _pool_general(input, "avg", kernel_size, stride, padding, 1, ceil_mode, count_include_pad, False,
+                         divisor_override, "avg_pool2d", 2)
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    """Chapter 16: max pooling of (N, C, L) as ``torch.nn.functional.max_pool1d`` (same options as max_pool2d)."""
+    if _plain(dilation, ceil_mode, return_indices):
+        return _pool_nchw(input, kernel_size, stride, padding, "max", "max_pool1d", 1)
+    return _pool_general(input, "max", kernel_size, stride, padding, dilation, ceil_mode, True, return_indices,
+                         None, "max_pool1d", 1)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """Chapter 16: average pooling of (N, C, L) as ``torch.nn.functional.avg_pool1d`` (same options as avg_pool2d)."""
+    if _plain(1, ceil_mode, False, count_include_pad):
+        return _pool_nchw(input, kernel_size, stride, padding, "avg", "avg_pool1d", 1)
+    return _pool_general(input, "avg", kernel_size, stride, padding, 1, ceil_mode, count_include_pad, False,
+                         None, "avg_pool1d", 1)
+
+
+# ------------------------------------------------------------------ transposed convolution (issue 18)
+def _dilate_input(x: Tensor, strides: tuple) -> Tensor:
+    """NC* ``x`` with ``stride - 1`` zeros between neighbouring pixels along each spatial axis (an autograd op)."""
+    if all(s == 1 for s in strides):
+        return x
+    spatial = x.shape[2:]
+    out = np.zeros(x.shape[:2] + tuple((n - 1) * s + 1 for n, s in zip(spatial, strides)), dtype=x.dtype)
+    where = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)
+    out[where] = x.data
+    return Tensor.from_op(out, (x,), lambda g: (g[where],))
+
+
+def conv_transpose_nchw(input, weight, bias, strides, crops, output_padding, dilation, groups, who) -> Tensor:
+    """Chapter 16: transposed convolution of (N, C, *spatial) ``input`` with a torch-layout ``weight``
+    (C, out/groups, *kernel), ``crops`` = ((before, after), ...) per spatial axis (torch's ``padding`` p is (p, p)).
+
+    The gradient of a convolution with respect to its input, computed as a convolution: spread the
+    input out by ``stride`` (zeros in between), pad it by ``dilation*(k-1) - before`` and
+    ``dilation*(k-1) - after + output_padding`` (a negative width crops), and convolve with the kernel
+    flipped and its channel axes swapped. Output size per axis:
+    ``(n - 1)*stride - before - after + dilation*(k - 1) + output_padding + 1``.
+    """
+    x, w = as_tensor(input), as_tensor(weight)
+    rank = len(strides)
+    if x.ndim != rank + 2 or w.ndim != rank + 2:
+        raise ValueError(f"{who}: expected a {rank + 2}-D input and weight (in_channels, out_channels/groups, "
+                         f"*kernel), got input {x.shape} and weight {w.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or x.shape[1] % groups:
+        raise ValueError(f"{who}: groups must be a positive integer dividing the input's {x.shape[1]} channels, "
+                         f"got {groups!r}")
+    if w.shape[0] != x.shape[1]:
+        raise ValueError(f"{who}: the input has {x.shape[1]} channels (axis 1, shape {x.shape}) but the weight "
+                         f"{w.shape} expects {w.shape[0]} (weight layout: in_channels, out_channels/groups, *kernel)")
+    for op, s, d in zip(output_padding, strides, dilation):
+        if s < 1 or d < 1:
+            raise ValueError(f"{who}: stride and dilation must be >= 1, got stride {strides}, dilation {dilation}")
+        if not 0 <= op < max(s, d):
+            raise ValueError(f"{who}: output_padding {output_padding} must be smaller than stride {strides} or "
+                             f"dilation {dilation} (as in torch)")
+    kernel = w.shape[2:]
+    widths = []
+    for k, d, (before, after), op in zip(kernel, dilation, crops, output_padding):
+        reach = d * (k - 1)
+        widths.append((reach - before, reach - after + op))
+    for n, k, d, (lo, hi), s in zip(x.shape[2:], kernel, dilation, widths, strides):
+        if (n - 1) * s + 1 + lo + hi - d * (k - 1) < 1:
+            raise ValueError(f"{who}: padding {crops} leaves no output for an input of shape {x.shape}")
+    flat = []
+    for lo, hi in widths[::-1]:  # F.pad lists the last axis first
+        flat += [lo, hi]
+    from .shape import pad as _pad_tensor
+    xp = _pad_tensor(_dilate_input(x, tuple(strides)), tuple(flat))
+    cin, og = w.shape[0], w.shape[1]
+    # (C, O/g, *k) -> (g, C/g, O/g, *k) -> (g, O/g, C/g, *k) -> (O, C/g, *k), flipped in space
+    wc = w.reshape((groups, cin // groups, og) + kernel).swapaxes(1, 2).reshape((groups * og, cin // groups) + kernel)
+    wc = wc.flip(tuple(range(2, rank + 2)))
+    if rank == 1:
+        return conv1d(xp, wc, bias, 1, 0, dilation, groups)
+    return conv2d(xp, wc, bias, 1, 0, dilation, groups)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,
+                     dilation=1) -> Tensor:
+    """Chapter 16: ``torch.nn.functional.conv_transpose2d``: input (N, C, H, W), weight (C, out/groups, kh, kw).
+
+    Output height ``(H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1`` (width alike).
+    """
+    who = "conv_transpose2d"
+    stride, dilation = _tuple(stride, 2, "stride", who), _tuple(dilation, 2, "dilation", who)
+    pads, extra = _tuple(padding, 2, "padding", who), _tuple(output_padding, 2, "output_padding", who)
+    return conv_transpose_nchw(input, weight, bias, stride, tuple((p, p) for p in pads), extra, dilation, groups, who)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1,
+                     dilation=1) -> Tensor:
+    """Chapter 16: ``torch.nn.functional.conv_transpose1d``: input (N, C, L), weight (C, out/groups, k)."""
+    who = "conv_transpose1d"
+    stride, dilation = _tuple(stride, 1, "stride", who), _tuple(dilation, 1, "dilation", who)
+    pads, extra = _tuple(padding, 1, "padding", who), _tuple(output_padding, 1, "output_padding", who)
+    return conv_transpose_nchw(input, weight, bias, stride, tuple((p, p) for p in pads), extra, dilation, groups, who)
+
+
+# ------------------------------------------------------------------ interpolation (issue 18)
+_INTERPOLATE_RANK = {"linear": 1, "bilinear": 2}
+
+
+def _source_positions(n_in: int, n_out: int, scale, mode: str, align_corners: bool):
+    """Where output position j reads in the input, as torch computes it (``scale``: the user's
+    scale factor, or None when ``size`` was given)."""
+    dst = np.arange(n_out, dtype=np.float64)
+    if mode in ("nearest", "nearest-exact"):
+        step = 1.0 / scale if scale else n_in / n_out
+        src = np.floor((dst + (0.5 if mode == "nearest-exact" else 0.0)) * step)
+        return np.minimum(src.astype(np.int64), n_in - 1), None
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(n_out)
+    else:
+        step = 1.0 / scale if scale else n_in / n_out
+        src = np.maximum((dst + 0.5) * step - 0.5, 0.0)
+    lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return (lo, hi), src - lo
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
+    """Chapter 16: resize (N, C, *spatial) as ``torch.nn.functional.interpolate``.
+
+    ``mode``: 'nearest' (torch's floor rule), 'nearest-exact' (rounds like image libraries),
+    'linear' (3-D input) or 'bilinear' (4-D); ``size`` or ``scale_factor`` (a number or one per
+    spatial axis); ``align_corners`` for the linear modes (default False, as torch). Each axis is
+    resized in turn by indexing (nearest) or by mixing two neighbours (linear), so gradients
+    flow back through ordinary indexing.
+    """
+    who = "interpolate"
+    x = as_tensor(input)
+    if mode not in ("nearest", "nearest-exact", "linear", "bilinear"):
+        raise ValueError(f"{who}: mode must be 'nearest', 'nearest-exact', 'linear' or 'bilinear', got {mode!r}")
+    rank = x.ndim - 2
+    if rank < 1:
+        raise ValueError(f"{who}: expected an input (N, C, *spatial), got shape {x.shape}")
+    if mode in _INTERPOLATE_RANK and rank != _INTERPOLATE_RANK[mode]:
+        raise ValueError(f"{who}: mode {mode!r} needs a {_INTERPOLATE_RANK[mode] + 2}-D input, got shape {x.shape}")
+    if align_corners is not None and mode not in _INTERPOLATE_RANK:
+        raise ValueError(f"{who}: align_corners only applies to the linear modes, got mode {mode!r}")
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{who}: give exactly one of size and scale_factor")
+    spatial = x.shape[2:]
+    if size is not None:
+        sizes, scales = _tuple(size, rank, "size", who), (None,) * rank
+    else:
+        scales = tuple(float(s) for s in scale_factor) if isinstance(scale_factor, (tuple, list)) else \
+            (float(scale_factor),) * rank
+        if len(scales) != rank or any(s <= 0 for s in scales):
+            raise ValueError(f"{who}: scale_factor must be a positive number or {rank} of them, got {scale_factor!r}")
+        sizes = tuple(int(np.floor(n * s)) for n, s in zip(spatial, scales))
+    if any(n < 1 for n in sizes):
+        raise ValueError(f"{who}: the output size {sizes} must be positive (input shape {x.shape})")
+    if x.dtype.kind != "f" and mode in _INTERPOLATE_RANK:
+        x = x.astype(np.float32)
+    out = x
+    for axis, (n_in, n_out, scale) in enumerate(zip(spatial, sizes, scales), start=2):
+        index, weight = _source_positions(n_in, n_out, scale, mode, bool(align_corners))
+        lead = (slice(None),) * axis
+        if weight is None:
+            out = out[lead + (index,)]
+            continue
+        lam = weight.astype(out.dtype).reshape((n_out,) + (1,) * (x.ndim - 1 - axis))
+        out = out[lead + (index[0],)] * (1 - lam) + out[lead + (index[1],)] * lam
+    return out

@@ -12,7 +12,7 @@ import numpy as np
 from ..random import get_rng
 from ..tensor import Tensor
 
-__all__ = ["zeros", "ones", "full", "eye", "arange", "zeros_like", "ones_like", "full_like", "rand", "randn"]
+__all__ = ["zeros", "ones", "full", "eye", "arange", "zeros_like", "ones_like", "full_like", "rand", "randn", "empty", "randint"]
 
 
 def _shape(shape) -> tuple:
@@ -78,3 +78,22 @@ def randn(*shape, dtype=np.float32, requires_grad: bool = False, rng=None) -> Te
     """Chapter 06: standard normal random numbers from nnlib's seeded generator (or ``rng``)."""
     rng = get_rng() if rng is None else rng
     return _new(rng.standard_normal(_shape(shape)).astype(dtype, copy=False), requires_grad)
+
+
+def empty(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    """Chapter 03: a tensor whose values are not set (``torch.empty``); fill it before reading it."""
+    return _new(np.empty(_shape(shape), dtype=dtype), requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=np.int64, rng=None) -> Tensor:
+    """Chapter 06: integers drawn uniformly from [low, high) by nnlib's seeded generator (or ``rng``).
+
+    ``randint(10, (2, 3))`` and ``randint(0, 10, (2, 3))`` as ``torch.randint``; int64 by default.
+    """
+    if high is None or (isinstance(high, (tuple, list)) and size == ()):
+        low, high, size = 0, low, (() if high is None else high)
+    if int(high) <= int(low):
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    rng = get_rng() if rng is None else rng
+    size = (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
+    return _new(rng.integers(int(low), int(high), size=size).astype(dtype, copy=False), False)

@@ -3,7 +3,9 @@
 Each one computes its result with NumPy and hands :meth:`Tensor.from_op` a
 ``backward`` that turns the output's gradient into one gradient per input.
 Broadcasting is undone by the engine, so a backward may return gradients in the
-broadcast shape. Where PyTorch defines a gradient at a tricky point (``x ** 0``
+broadcast shape. Result dtypes follow nnlib's dtype rule (torch's promotion), written and
+implemented once in :mod:`nnlib.ops.dtypes`: binary operations take their operands from
+``_pair`` and float-valued functions their input from ``float_data``. Where PyTorch defines a gradient at a tricky point (``x ** 0``
 at 0, ``|x|`` at 0, ties of ``maximum``) nnlib gives the same value.
 """
 from __future__ import annotations
@@ -12,9 +14,10 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, _operand
+from ..tensor import Tensor, _operand, as_tensor
+from .dtypes import binary_operands, float_data, result_type
 
-__all__ = ["maximum", "minimum", "where", "erf"]
+__all__ = ["maximum", "minimum", "where", "erf", "div", "isclose", "allclose", "copysign", "exp2"]
 
 
 def _no_grad_result(data) -> Tensor:
@@ -22,9 +25,10 @@ def _no_grad_result(data) -> Tensor:
     return Tensor.from_op(np.asarray(data), (), None)
 
 
-def _zero_grad_op(x: Tensor, data) -> Tensor:
+def _zero_grad_op(x: Tensor, data, parents=None) -> Tensor:
     """A result whose derivative is 0 almost everywhere (floor, round, sign), as in PyTorch."""
-    return Tensor.from_op(np.asarray(data), (x,), lambda g: (np.zeros_like(g),))
+    parents = (x,) if parents is None else parents
+    return Tensor.from_op(np.asarray(data), parents, lambda g: tuple(np.zeros_like(g) for _ in parents))
 
 
 def _quiet_divide(g, a):
@@ -37,52 +41,116 @@ def _parents(x: Tensor, other) -> tuple:
     return (x, other) if isinstance(other, Tensor) else (x,)
 
 
+def _pair(x: Tensor, other, floating: bool = False):
+    """Both operands' data, converted by nnlib's dtype rule (:func:`nnlib.ops.dtypes.binary_operands`)."""
+    return binary_operands(x.data, _operand(other), floating)
+
+
 # ------------------------------------------------------------------ arithmetic
 def add(x, other):
     """Chapter 03: ``x + other``; the gradient passes to both sides unchanged."""
-    b = _operand(other)
-    return Tensor.from_op(x.data + b, _parents(x, other), lambda g: (g, g))
+    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
+    return Tensor.from_op(a + b, _parents(x, other), lambda g: (g, g))
 
 
 def sub(x, other):
     """Chapter 03: ``x - other``."""
-    return Tensor.from_op(x.data - _operand(other), _parents(x, other), lambda g: (g, -g))
+    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
+    return Tensor.from_op(a - b, _parents(x, other), lambda g: (g, -g))
 
 
 def rsub(x, other):
     """Chapter 03: ``other - x`` for a number or array ``other``."""
-    return Tensor.from_op(_operand(other) - x.data, (x,), lambda g: (-g,))
+    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
+    return Tensor.from_op(b - a, (x,), lambda g: (-g,))
 
 
 def neg(x):
-    """Chapter 03: ``-x``."""
+    """Chapter 03: ``-x`` (a bool tensor is refused, as in torch: use ``~mask``)."""
+    if x.data.dtype == bool:
+        raise TypeError("-x on a bool tensor is not supported (as in torch); to invert a mask use ~mask")
     return Tensor.from_op(-x.data, (x,), lambda g: (-g,))
 
 
 def mul(x, other):
     """Chapter 03: ``x * other``; each side's gradient is the upstream gradient times the other side."""
-    a, b = x.data, _operand(other)
+    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
     if isinstance(other, Tensor):
         return Tensor.from_op(a * b, (x, other), lambda g: (g * b, g * a))
     return Tensor.from_op(a * b, (x,), lambda g: (g * b,))
 
 
 def truediv(x, other):
-    """Chapter 03: ``x / other``."""
-    a, b = x.data, _operand(other)
+    """Chapter 03: ``x / other`` (always a float: integers divide in float32, as torch)."""
+    a, b = binary_operands(x.data, _operand(other), True)  # nnlib's dtype rule (inlined _pair: hot path)
+    out = a / b
     if isinstance(other, Tensor):
         def backward(g):
             ga = g / b
             return ga, -ga * a / b
-        return Tensor.from_op(a / b, (x, other), backward)
-    return Tensor.from_op(a / b, (x,), lambda g: (g / b,))
+        return Tensor.from_op(out, (x, other), backward)
+    return Tensor.from_op(out, (x,), lambda g: (g / b,))
 
 
 def rtruediv(x, other):
     """Chapter 03: ``other / x`` for a number or array ``other``."""
-    b = x.data
-    out = _operand(other) / b
-    return Tensor.from_op(out, (x,), lambda g: (-g * out / b,))
+    a, b = binary_operands(x.data, _operand(other), True)  # nnlib's dtype rule (inlined _pair: hot path)
+    out = b / a
+    return Tensor.from_op(out, (x,), lambda g: (-g * out / a,))
+
+
+def _int_division_check(b):
+    if np.any(np.asarray(b) == 0):
+        raise ZeroDivisionError("integer division by zero (as in torch)")
+
+
+def div(x, other, rounding_mode=None):
+    """Chapter 03: ``torch.div``: ``x / other`` with ``rounding_mode`` None (true division), 'trunc' or 'floor'.
+
+    With a rounding mode the dtype is the promoted one (integers stay integers); the gradient is 0.
+    """
+    x = as_tensor(x)
+    if rounding_mode is None:
+        return truediv(x, other)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    a, b = _pair(x, other)
+    if a.dtype.kind in "iub":
+        _int_division_check(b)
+        q = np.floor_divide(a, b)
+        if rounding_mode == "trunc":  # floor and trunc differ where the signs differ and there is a remainder
+            q = q + ((np.remainder(a, b) != 0) & ((a < 0) != (np.asarray(b) < 0))).astype(q.dtype)
+        return _zero_grad_op(x, q, _parents(x, other))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.floor(a / b) if rounding_mode == "floor" else np.trunc(a / b)
+    return _zero_grad_op(x, q, _parents(x, other))
+
+
+def floordiv(x, other):
+    """Chapter 03: ``x // other``, torch's floor division (``div(x, other, rounding_mode='floor')``)."""
+    return div(x, other, rounding_mode="floor")
+
+
+def rfloordiv(x, other):
+    """Chapter 03: ``other // x`` for a number or array ``other``."""
+    a, b = _pair(x, other)
+    if a.dtype.kind in "iub":
+        _int_division_check(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _zero_grad_op(x, np.floor_divide(b, a))
+
+
+def mod(x, other):
+    """Chapter 03: ``x % other``, the remainder with the divisor's sign (Python's and torch's rule).
+
+    Its gradient is 1 for ``x`` and ``-floor(x / other)`` for a tensor ``other``, as torch.
+    """
+    a, b = _pair(x, other)
+    if a.dtype.kind in "iub":
+        _int_division_check(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.remainder(a, b)
+    return Tensor.from_op(out, _parents(x, other), lambda g: (g, -g * np.floor(a / b)))
 
 
 def _d_base(g, a, p):
@@ -97,16 +165,38 @@ def _d_exponent(g, base, p, out):
         return g * np.where((base == 0) & (p >= 0), 0, out * np.log(base))
 
 
+def _int_power(a, p):
+    """Integer ``a ** p`` elementwise as torch: a negative exponent gives 1 for a = 1, +-1 for a = -1, else 0."""
+    neg = p < 0
+    if not np.any(neg):
+        return np.power(a, p)
+    out = np.power(a, np.where(neg, 0, p))
+    odd = (np.abs(p) % 2 == 1)
+    at_neg = np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0)).astype(out.dtype)
+    return np.where(neg, at_neg, out)
+
+
 def pow(x, exponent):
-    """Chapter 03: ``x ** exponent`` (a number, an array or a Tensor)."""
-    a = x.data
+    """Chapter 03: ``x ** exponent`` (a number, an array or a Tensor), with torch's dtypes:
+    ``int ** int`` stays an integer (a negative Python int exponent raises, as torch);
+    ``int ** float`` is float32."""
     p = _operand(exponent)
-    if isinstance(p, np.ndarray):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.power(a, p)
+    if isinstance(p, (np.ndarray, np.generic)):
+        a, p = binary_operands(x.data, p)
+        if a.dtype.kind in "iub":
+            out = _int_power(a, p)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                out = np.power(a, p)
         if isinstance(exponent, Tensor):
             return Tensor.from_op(out, (x, exponent), lambda g: (_d_base(g, a, p), _d_exponent(g, a, p, out)))
         return Tensor.from_op(out, (x,), lambda g: (_d_base(g, a, p),))
+    a, p = binary_operands(x.data, p)
+    if a.dtype.kind in "iub":
+        if p < 0:
+            raise RuntimeError(f"Integers to negative integer powers are not allowed (as in torch): {x.dtype} "
+                               f"tensor ** {int(p)}; convert first, e.g. x.astype(np.float32) ** {int(p)}")
+        return Tensor.from_op(np.power(a, p), (x,), lambda g: (None,))
     p = float(p)
     if p == 2.0:
         return Tensor.from_op(a * a, (x,), lambda g: (g * 2.0 * a,))
@@ -132,12 +222,15 @@ def pow(x, exponent):
 
 
 def rpow(x, base):
-    """Chapter 03: ``base ** x`` for a number or array ``base``."""
-    b = _operand(base)
-    b = np.asarray(b, dtype=x.dtype) if not isinstance(b, np.ndarray) else b
+    """Chapter 03: ``base ** x`` for a number or array ``base`` (``0.7 ** int_tensor`` is float32, as torch)."""
+    e, b = _pair(x, base)
+    if not isinstance(b, np.ndarray):
+        b = np.asarray(b, dtype=e.dtype)
+    if e.dtype.kind in "iub":
+        return Tensor.from_op(_int_power(b, e), (x,), lambda g: (None,))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out = np.power(b, x.data)
-    return Tensor.from_op(out, (x,), lambda g: (_d_exponent(g, b, x.data, out),))
+        out = np.power(b, e)
+    return Tensor.from_op(out, (x,), lambda g: (_d_exponent(g, b, e, out),))
 
 
 def rmatmul(x, other):
@@ -151,7 +244,7 @@ def _comparison(op, name):
     def compare(x, other):
         if other is None or isinstance(other, str):
             return NotImplemented  # so that `t == None` is False, as for any object
-        return _no_grad_result(op(x.data, _operand(other)))
+        return _no_grad_result(op(*_pair(x, other)))
     compare.__name__ = name
     compare.__doc__ = f"Chapter 03: elementwise ``{name}``: a bool Tensor without gradient (as in PyTorch)."
     return compare
@@ -165,11 +258,20 @@ gt = _comparison(np.greater, "__gt__")
 ge = _comparison(np.greater_equal, "__ge__")
 
 
+def _integer_pair(x, other, who):
+    a, b = _pair(x, other)
+    if a.dtype.kind not in "iub":
+        raise TypeError(f"{who} needs integer or bool tensors (as in torch), got {x.dtype}"
+                        + (f" and {np.asarray(b).dtype}" if isinstance(b, np.ndarray) else ""))
+    return a, b
+
+
 def _logical(op, name):
     def combine(x, other):
-        return _no_grad_result(op(x.data, other.data if isinstance(other, Tensor) else np.asarray(other)))
+        return _no_grad_result(op(*_integer_pair(x, other, name)))
     combine.__name__ = name
-    combine.__doc__ = f"Chapter 03: ``{name}`` of bool (or integer) tensors, e.g. masks: ``(x > 0) & (x < 1)``."
+    combine.__doc__ = (f"Chapter 03: ``{name}`` of bool or integer tensors (masks: ``(x > 0) & (x < 1)``); "
+                       f"a Python int wraps into the tensor's dtype, as torch.")
     return combine
 
 
@@ -178,8 +280,46 @@ or_ = _logical(np.bitwise_or, "__or__")
 xor = _logical(np.bitwise_xor, "__xor__")
 
 
+def _shift(a, s, left: bool):
+    """``a << s`` / ``a >> s`` as torch: shifting by the width or more gives 0 (or -1 for a negative ``a >> s``)."""
+    bits = a.dtype.itemsize * 8
+    s = np.asarray(s)
+    far = s >= bits
+    s = np.minimum(s, bits - 1).astype(a.dtype, copy=False)
+    if left:
+        out = np.left_shift(a, s)
+        return np.where(far, np.zeros((), a.dtype), out) if np.any(far) else out
+    return np.right_shift(a, s)
+
+
+def lshift(x, other):
+    """Chapter 03: ``x << n`` on integer tensors (bits shifted out are lost, as in torch)."""
+    a, b = _integer_pair(x, other, "<<")
+    return _no_grad_result(_shift(a, b, True))
+
+
+def rshift(x, other):
+    """Chapter 03: ``x >> n`` on integer tensors (arithmetic shift: the sign is kept, as in torch)."""
+    a, b = _integer_pair(x, other, ">>")
+    return _no_grad_result(_shift(a, b, False))
+
+
+def rlshift(x, other):
+    """Chapter 03: ``n << x`` for a number or array ``n``."""
+    a, b = _integer_pair(x, other, "<<")
+    return _no_grad_result(_shift(np.asarray(b, dtype=a.dtype), a, True))
+
+
+def rrshift(x, other):
+    """Chapter 03: ``n >> x`` for a number or array ``n``."""
+    a, b = _integer_pair(x, other, ">>")
+    return _no_grad_result(_shift(np.asarray(b, dtype=a.dtype), a, False))
+
+
 def invert(x):
-    """Chapter 03: ``~mask``: logical not of a bool tensor."""
+    """Chapter 03: ``~x``: logical not of a bool tensor, bitwise not of an integer tensor."""
+    if x.data.dtype.kind not in "iub":
+        raise TypeError(f"~ needs a bool or integer tensor (as in torch), got {x.dtype}")
     return _no_grad_result(np.invert(x.data))
 
 
@@ -201,13 +341,13 @@ def isfinite(x):
 # ------------------------------------------------------------- math functions
 def exp(x):
     """Chapter 03: e to the power of each element."""
-    out = np.exp(x.data)
+    out = np.exp(float_data(x.data))
     return Tensor.from_op(out, (x,), lambda g: (g * out,))
 
 
 def log(x):
     """Chapter 03: natural logarithm of each element (log 0 gives -inf, as in PyTorch)."""
-    a = x.data
+    a = float_data(float_data(x.data))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log(a)
     return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g, a),))
@@ -215,7 +355,7 @@ def log(x):
 
 def log2(x):
     """Chapter 03: base-2 logarithm of each element."""
-    a = x.data
+    a = float_data(float_data(x.data))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log2(a)
     return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g, a * math.log(2.0)),))
@@ -223,7 +363,7 @@ def log2(x):
 
 def log10(x):
     """Chapter 03: base-10 logarithm of each element."""
-    a = x.data
+    a = float_data(float_data(x.data))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log10(a)
     return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g, a * math.log(10.0)),))
@@ -232,26 +372,26 @@ def log10(x):
 def sqrt(x):
     """Chapter 03: square root of each element."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.sqrt(x.data)
+        out = np.sqrt(float_data(x.data))
     return Tensor.from_op(out, (x,), lambda g: (_quiet_divide(g * 0.5, out),))
 
 
 def rsqrt(x):
     """Chapter 10: 1 / sqrt(x) of each element (used by normalization layers)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = 1.0 / np.sqrt(x.data)
+        out = 1.0 / np.sqrt(float_data(x.data))
     return Tensor.from_op(out, (x,), lambda g: (g * -0.5 * out * out * out,))
 
 
 def sin(x):
     """Chapter 11: sine of each element (positional encodings)."""
-    a = x.data
+    a = float_data(float_data(x.data))
     return Tensor.from_op(np.sin(a), (x,), lambda g: (g * np.cos(a),))
 
 
 def cos(x):
     """Chapter 11: cosine of each element (positional encodings)."""
-    a = x.data
+    a = float_data(float_data(x.data))
     return Tensor.from_op(np.cos(a), (x,), lambda g: (-g * np.sin(a),))
 
 
@@ -283,7 +423,10 @@ def round(x, decimals: int = 0):
 
 def clip(x, min=None, max=None):
     """Chapter 03: clamp values to [min, max]; gradient passes where min <= x <= max."""
+    bounds = [v.data if isinstance(v, Tensor) else v for v in (min, max) if v is not None]
     a = x.data
+    if bounds and not (a.dtype.kind == "f" and all(type(v) in (float, int) for v in bounds)):
+        a = a.astype(result_type(a, *bounds), copy=False)  # int.clamp(0.5) is float32, as torch
     out = np.clip(a, min, max)
 
     def backward(g):
@@ -304,7 +447,7 @@ def relu(x):
 
 def sigmoid(x):
     """Chapter 01: 1 / (1 + e^-x), computed without overflow for any x."""
-    a = x.data
+    a = float_data(float_data(x.data))
     e = np.exp(-np.abs(a))
     r = 1.0 / (1.0 + e)
     out = np.where(a >= 0, r, e * r)
@@ -313,7 +456,7 @@ def sigmoid(x):
 
 def tanh(x):
     """Chapter 01: hyperbolic tangent."""
-    out = np.tanh(x.data)
+    out = np.tanh(float_data(x.data))
     return Tensor.from_op(out, (x,), lambda g: (g * (1.0 - out * out),))
 
 
@@ -350,14 +493,14 @@ def _erf_array(x: np.ndarray) -> np.ndarray:
 
 def erf(x):
     """Chapter 10: the error function erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt (exact GELU uses it)."""
-    a = x.data
+    a = float_data(float_data(x.data))
     out = _erf_array(a).astype(a.dtype, copy=False)
     return Tensor.from_op(out, (x,), lambda g: (g * (2.0 / math.sqrt(math.pi)) * np.exp(-a * a),))
 
 
 # --------------------------------------------------------- two-input choices
 def _extremum(x, other, pick):
-    a, b = x.data, _operand(other)
+    a, b = _pair(x, other)
     out = pick(a, b)
 
     def backward(g):
@@ -384,9 +527,13 @@ def where(condition, a, b) -> Tensor:
     """
     cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
     da, db = _operand(a), _operand(b)
+    if isinstance(da, np.ndarray) or isinstance(db, np.ndarray):
+        first, db = binary_operands(da, db) if isinstance(da, np.ndarray) else binary_operands(db, da)[::-1]
+        da = first
+    else:  # two numbers: the dtype of a Python number (int64, float32 or bool), as torch
+        dt = result_type(da, db)
+        da, db = np.asarray(da, dtype=dt), np.asarray(db, dtype=dt)
     out = np.where(cond, da, db)
-    if not (isinstance(da, np.ndarray) or isinstance(db, np.ndarray)) or out.dtype.kind != "f":
-        out = np.asarray(out, dtype=np.float32)  # two numbers: float32, nnlib's default
     parents = tuple(t for t in (a, b) if isinstance(t, Tensor))
 
     def backward(g):
@@ -399,3 +546,37 @@ def where(condition, a, b) -> Tensor:
 def where_method(x, condition, other):
     """Chapter 03: ``x.where(condition, other)``: x where condition holds, else other (like torch)."""
     return where(condition, x, other)
+
+
+# ------------------------------------------------------------------ more of torch's surface (issue 18)
+def isclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+    """Chapter 03: ``|x - other| <= atol + rtol * |other|`` elementwise, a bool Tensor (torch.isclose)."""
+    x = as_tensor(x)
+    a, b = _pair(x, other)
+    return _no_grad_result(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """Chapter 03: True if :func:`isclose` holds everywhere (a Python bool, as torch.allclose)."""
+    return bool(np.all(isclose(x, other, rtol, atol, equal_nan).data))
+
+
+def copysign(x, other):
+    """Chapter 03: ``|x|`` with the sign of ``other`` (torch.copysign; a float result; -0.0 counts as negative).
+
+    Gradient: ``sign(x) * sign(result)`` for x (0 at x = 0), none for ``other``, as torch.
+    """
+    x = as_tensor(x)
+    a, b = _pair(x, other, floating=True)
+    out = np.copysign(a, b)
+
+    def backward(g):
+        return np.where(a == 0, 0, g * np.sign(a) * np.copysign(1, out)), np.zeros_like(g)
+    return Tensor.from_op(out, _parents(x, other), backward)
+
+
+def exp2(x):
+    """Chapter 03: 2 to the power of each element; derivative ``2^x ln 2``."""
+    x = as_tensor(x)
+    out = np.exp2(float_data(x.data))
+    return Tensor.from_op(out, (x,), lambda g: (g * out * math.log(2.0),))

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tensor import Tensor, as_tensor
 
-__all__ = ["gather", "scatter_add", "masked_fill", "one_hot"]
+__all__ = ["gather", "scatter_add", "scatter", "scatter_reduce", "masked_fill", "masked_select", "nonzero", "one_hot"]
 
 
 def _index_array(value, who: str) -> np.ndarray:
@@ -104,6 +104,9 @@ def gather(x, axis: int, index):
 def scatter_add(x, axis: int, index, src):
     """Chapter 12: a copy of ``x`` with ``src`` added at ``index`` along ``axis`` (torch.scatter_add)."""
     x, src = as_tensor(x), as_tensor(src)
+    if x.dtype != src.dtype:
+        raise TypeError(f"scatter_add: src has dtype {src.dtype} but the tensor has {x.dtype} (they must be equal, "
+                        f"as in torch); convert src with src.astype(np.{x.dtype})")
     index = _index_array(index, "scatter_add")
     where = _along(index, _check_along(x, index, axis, "scatter_add"))
     part = tuple(slice(0, n) for n in index.shape)  # src may be larger than index: only this corner is used
@@ -140,3 +143,121 @@ def one_hot(indices, num_classes: int = -1, dtype=np.float32) -> Tensor:
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise ValueError(f"one_hot: class indices must be in [0, {n}), got values from {idx.min()} to {idx.max()}")
     return Tensor(np.eye(max(n, 0), dtype=dtype)[idx], dtype=dtype)
+
+
+# ------------------------------------------------------------------ scatter family (issue 18)
+def _scatter_setup(x, axis, index, src, who):
+    """(x, src Tensor or None, scalar value, where, part): the positions ``index`` names along ``axis``."""
+    x = as_tensor(x)
+    index = _index_array(index, who)
+    where = _along(index, _check_along(x, index, axis, who))
+    if isinstance(src, (int, float, np.number)) and not isinstance(src, bool):
+        return x, None, src, where, None
+    src = as_tensor(src)
+    if src.dtype != x.dtype:
+        raise TypeError(f"{who}: src has dtype {src.dtype} but the tensor has {x.dtype} (they must be equal, as in "
+                        f"torch); convert src with src.astype(np.{x.dtype})")
+    if src.ndim != index.ndim or any(s < i for s, i in zip(src.shape, index.shape)):
+        raise ValueError(f"{who}: src of shape {src.shape} must have index's {index.ndim} dimensions and be at least "
+                         f"as large as index {index.shape}")
+    return x, src, None, where, tuple(slice(0, n) for n in index.shape)
+
+
+def scatter(x, axis: int, index, src=None, value=None):
+    """Chapter 12: a copy of ``x`` with ``src`` (a tensor, or the number ``value``/``src``) written at ``index``
+    along ``axis`` (torch.scatter). Where an index repeats, one of the writes wins (as torch, unspecified)."""
+    if src is None:
+        src = value
+    x, src, number, where, part = _scatter_setup(x, axis, index, src, "scatter")
+    out = x.data.copy()
+    out[where] = number if src is None else src.data[part]
+    written = np.zeros(x.shape, dtype=bool)
+    written[where] = True
+
+    def backward(g):
+        gx = np.where(written, 0, g)
+        if src is None:
+            return (gx,)
+        g_src = np.zeros(src.shape, dtype=g.dtype)
+        g_src[part] = g[where]
+        return gx, g_src
+    return Tensor.from_op(out, (x,) if src is None else (x, src), backward)
+
+
+_REDUCE = {"sum": np.add, "prod": np.multiply, "mean": np.add, "amax": np.maximum, "amin": np.minimum}
+
+
+def scatter_reduce(x, axis: int, index, src, reduce: str, include_self: bool = True):
+    """Chapter 12: torch.scatter_reduce: combine ``src`` into a copy of ``x`` at ``index`` along ``axis`` with
+    ``reduce`` = 'sum', 'prod', 'mean', 'amax' or 'amin'; ``include_self=False`` leaves x's own value out
+    where something is scattered. Gradients as torch: amax/amin share among the tied winners; prod
+    divides the product by each factor (so a zero factor gives NaN-free results only where it is unique)."""
+    if reduce not in _REDUCE:
+        raise ValueError(f"scatter_reduce: reduce must be one of {sorted(_REDUCE)}, got {reduce!r}")
+    x, src, _, where, part = _scatter_setup(x, axis, index, src, "scatter_reduce")
+    if src is None:
+        raise TypeError("scatter_reduce: src must be a tensor")
+    a, s = x.data, src.data[part]
+    written = np.zeros(a.shape, dtype=bool)
+    written[where] = True
+    keep = np.ones(a.shape, dtype=bool) if include_self else ~written  # x's values that take part
+    ufunc = _REDUCE[reduce]
+    if include_self:
+        out = a.copy()
+    else:
+        identity = {"sum": 0, "mean": 0, "prod": 1}.get(reduce)
+        if identity is None:  # amax/amin: start from the first scattered value at each position
+            out = a.copy()
+            out[where] = s  # any scattered value will do as the start
+        else:
+            out = np.where(written, np.asarray(identity, dtype=a.dtype), a)
+    ufunc.at(out, where, s)
+    count = keep.astype(a.dtype)
+    np.add.at(count, where, 1)
+    if reduce == "mean":
+        out = out / np.maximum(count, 1) if a.dtype.kind == "f" else out // np.maximum(count, 1).astype(a.dtype)
+        out = np.where(count == 0, a, out).astype(a.dtype, copy=False)
+
+    def backward(g):
+        if reduce == "sum":
+            return np.where(keep, g, 0), _src_grad(g[where])
+        if reduce == "mean":
+            share = g / np.maximum(count, 1)
+            return np.where(keep, share, 0), _src_grad(share[where])
+        if reduce == "prod":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(keep, g * out / a, 0), _src_grad(g[where] * out[where] / s)
+        # amax/amin: every tied winner gets an equal share (x's own value counts as a tie even when
+        # include_self=False, as in torch; it then gets no gradient)
+        winners = (a == out).astype(g.dtype)
+        hits = s == out[where]
+        ties = winners.copy()
+        np.add.at(ties, where, hits.astype(g.dtype))
+        share = g / np.maximum(ties, 1)
+        return share * winners * keep, _src_grad(share[where] * hits)
+
+    def _src_grad(values):
+        full = np.zeros(src.shape, dtype=values.dtype)
+        full[part] = values
+        return full
+    return Tensor.from_op(out, (x, src), backward)
+
+
+def masked_select(x, mask):
+    """Chapter 11: the 1-D tensor of the values of ``x`` where ``mask`` is True (both broadcast, as torch)."""
+    x = as_tensor(x)
+    mask = _index_array(mask, "masked_select")
+    if mask.dtype != bool:
+        raise TypeError(f"masked_select: mask must be boolean, got {mask.dtype}")
+    shape = np.broadcast_shapes(x.shape, mask.shape)
+    from .shape import broadcast_to
+    return getitem(broadcast_to(x, shape) if x.shape != shape else x, np.broadcast_to(mask, shape))
+
+
+def nonzero(x, as_tuple: bool = False):
+    """Chapter 03: positions of the non-zero elements: an int64 array (count, ndim), or one array per
+    dimension with ``as_tuple=True`` (as torch.nonzero); indices have no gradient."""
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if as_tuple:
+        return tuple(i.astype(np.int64) for i in np.nonzero(data)) if data.ndim else (np.zeros(int(data != 0), np.int64),)
+    return np.argwhere(data).astype(np.int64)

@@ -10,16 +10,21 @@ int64 arrays: they have no gradient.
 from __future__ import annotations
 
 import builtins
+import collections
 
 import numpy as np
 
 from ..tensor import Tensor, as_tensor
 from .elementwise import _no_grad_result
 from .indexing import gather
+from .dtypes import float_data
 
 # this module defines sum, max, min, any and all; Python's own are builtins.sum etc.
 
-__all__ = ["logsumexp", "cumsum", "topk", "sort", "argsort"]
+#: what cummax/cummin and ``x.max(dim=...)`` return, as torch's named tuples
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
+
+__all__ = ["logsumexp", "cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "topk", "sort", "argsort"]
 
 
 def _axes(axis, ndim: int) -> tuple:
@@ -61,7 +66,7 @@ def mean(x, axis=None, keepdims: bool = False):
     """Chapter 03: mean over ``axis`` (all axes by default)."""
     shape, axes = x.data.shape, _axes(axis, x.ndim)
     count = _count(shape, axes)
-    out = np.asarray(x.data.mean(axis=_np_axis(axis, axes), keepdims=keepdims))
+    out = np.asarray(float_data(x.data).mean(axis=_np_axis(axis, axes), keepdims=keepdims))
     return Tensor.from_op(out, (x,), lambda g: (np.broadcast_to(_keep_dims(g, shape, axes) / count, shape),))
 
 
@@ -70,7 +75,7 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0):
 
     With ``ddof >= N`` the result is NaN (or inf), as in PyTorch.
     """
-    a, axes = x.data, _axes(axis, x.ndim)
+    a, axes = float_data(x.data), _axes(axis, x.ndim)
     count = _count(a.shape, axes)
     centered = a - a.mean(axis=_np_axis(axis, axes), keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -138,7 +143,7 @@ def prod(x, axis=None, keepdims: bool = False):
 def logsumexp(x, axis=None, keepdims: bool = False):
     """Chapter 02: log(sum(exp(x))) over ``axis``, without overflow (the max is taken out first)."""
     x = as_tensor(x)
-    a, axes = x.data, _axes(axis, x.ndim)
+    a, axes = float_data(x.data), _axes(axis, x.ndim)
     m = np.max(a, axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     with np.errstate(divide="ignore"):
@@ -150,13 +155,24 @@ def logsumexp(x, axis=None, keepdims: bool = False):
     return Tensor.from_op(result.astype(a.dtype, copy=False), (x,), backward)
 
 
-def cumsum(x, axis=None):
-    """Chapter 03: running sum along ``axis`` (None: over the flattened tensor, as NumPy)."""
-    x = as_tensor(x)
+def _cumulative_axis(x, axis, who):
+    """(tensor, axis) for a running operation: None means the flattened tensor (as NumPy); a 0-d tensor
+    runs along axis 0 or -1 as a 1-element vector and keeps its shape (as torch)."""
     if axis is None:
-        return cumsum(x.reshape(-1), 0)
-    out = np.cumsum(x.data, axis=axis)
-    return Tensor.from_op(out, (x,), lambda g: (np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),))
+        return x.reshape(-1), 0
+    (ax,) = _axes(axis, x.ndim) if x.ndim else (_axes(axis, 0) or (0,))
+    return (x.reshape(1) if x.ndim == 0 else x), ax
+
+
+def cumsum(x, axis=None):
+    """Chapter 03: running sum along ``axis`` (None: over the flattened tensor, as NumPy); integers give int64."""
+    x = as_tensor(x)
+    t, ax = _cumulative_axis(x, axis, "cumsum")
+    out = np.cumsum(t.data, axis=ax)
+    if out.dtype.kind in "biu":
+        out = out.astype(np.int64, copy=False)
+    out = Tensor.from_op(out, (t,), lambda g: (np.flip(np.cumsum(np.flip(g, ax), axis=ax), ax),))
+    return out.reshape(()) if x.ndim == 0 and axis is not None else out
 
 
 def any(x, axis=None, keepdims: bool = False):
@@ -199,3 +215,81 @@ def topk(x, k: int, axis: int = -1, largest: bool = True):
         raise ValueError(f"topk: k={k} is out of range for an axis of size {x.shape[axis]}")
     indices = np.take(argsort(x, axis, descending=largest), np.arange(k), axis=axis)
     return gather(x, axis, indices), indices
+
+
+# ------------------------------------------------------------------ running operations (issue 18)
+def _to_last(a: np.ndarray, ax: int) -> np.ndarray:
+    return np.moveaxis(a, ax, -1)
+
+
+def cumprod(x, axis=None):
+    """Chapter 03: running product along ``axis`` (torch.cumprod); the gradient is right at zeros too.
+
+    Integers give int64, as torch. The backward is O(n^2) along the axis (each x_i's effect on every
+    later product), so it is exact where inputs are 0, where dividing by x_i would fail.
+    """
+    x = as_tensor(x)
+    t, ax = _cumulative_axis(x, axis, "cumprod")
+    a = t.data
+    out = np.cumprod(a, axis=ax)
+    if out.dtype.kind in "biu":
+        out = out.astype(np.int64, copy=False)
+
+    def backward(g):
+        al, gl = _to_last(a, ax), _to_last(g, ax)
+        n = al.shape[-1]
+        m = np.array(np.broadcast_to(al[..., None, :], al.shape + (n,)))  # row i: a with a_i replaced by 1
+        m[..., np.arange(n), np.arange(n)] = 1
+        d = np.cumprod(m, axis=-1) * np.triu(np.ones((n, n), dtype=a.dtype))  # d out_j / d a_i for j >= i
+        return (np.moveaxis((d * gl[..., None, :]).sum(axis=-1), -1, ax),)
+    out = Tensor.from_op(out, (t,), backward)
+    return out.reshape(()) if x.ndim == 0 and axis is not None else out
+
+
+def _cumulative_extreme(x, axis, ufunc, who):
+    x = as_tensor(x)
+    t, ax = _cumulative_axis(x, axis, who)
+    a = t.data
+    running = ufunc.accumulate(a, axis=ax)
+    n = a.shape[ax]
+    positions = np.arange(n).reshape((n,) + (1,) * (a.ndim - 1 - ax))
+    # the latest position holding the running extreme (torch's choice on ties)
+    indices = np.maximum.accumulate(np.where(a == running, positions, 0), axis=ax).astype(np.int64)
+    values = gather(t, ax, indices)
+    if x.ndim == 0 and axis is not None:
+        return ValuesIndices(values.reshape(()), indices.reshape(()))
+    return ValuesIndices(values, indices)
+
+
+
+
+def cummax(x, axis=None):
+    """Chapter 03: ``(values, indices)`` of the running maximum along ``axis`` (torch.cummax; ties: the latest)."""
+    return _cumulative_extreme(x, axis, np.maximum, "cummax")
+
+
+def cummin(x, axis=None):
+    """Chapter 03: ``(values, indices)`` of the running minimum along ``axis`` (torch.cummin; ties: the latest)."""
+    return _cumulative_extreme(x, axis, np.minimum, "cummin")
+
+
+def logcumsumexp(x, axis=None):
+    """Chapter 03: log(cumsum(exp(x))) along ``axis`` without overflow (torch.logcumsumexp).
+
+    The forward is ``np.logaddexp.accumulate``; the backward, sum over j >= i of
+    g_j exp(x_i - out_j), is computed in log space for the positive and negative parts of g.
+    """
+    x = as_tensor(x)
+    t, ax = _cumulative_axis(x, axis, "logcumsumexp")
+    a = float_data(t.data)
+    total = np.logaddexp.accumulate(a, axis=ax)
+
+    def backward(g):
+        def reverse_log_sum(v):  # log of sum over j >= i of exp(v_j)
+            return np.flip(np.logaddexp.accumulate(np.flip(v, ax), axis=ax), ax)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pos = reverse_log_sum(np.log(np.maximum(g, 0)) - total)
+            neg = reverse_log_sum(np.log(np.maximum(-g, 0)) - total)
+            return (np.exp(a + pos) - np.exp(a + neg),)
+    out = Tensor.from_op(total, (t,), backward)
+    return out.reshape(()) if x.ndim == 0 and axis is not None else out

@@ -57,8 +57,16 @@ def swapaxes(x, a: int, b: int):
 
 def squeeze(x, axis=None):
     """Chapter 03: drop dimensions of size 1 (only ``axis``, if given; other sizes are left alone, as in PyTorch)."""
-    axes = range(x.ndim) if axis is None else axis if isinstance(axis, (tuple, list)) else (axis,)
-    axes = [a % x.ndim for a in axes if x.ndim and x.shape[a] == 1]
+    if axis is None:
+        axes = [i for i, n in enumerate(x.shape) if n == 1]
+    else:
+        wanted = axis if isinstance(axis, (tuple, list)) else (axis,)
+        limit = max(x.ndim, 1)  # a 0-d tensor accepts axis 0 and -1, as torch
+        for a in wanted:
+            if not -limit <= a < limit:
+                raise IndexError(f"squeeze: axis {a} is out of range for a tensor of shape {x.shape} "
+                                 f"(expected an axis in [{-limit}, {limit - 1}])")
+        axes = [a % x.ndim for a in wanted if x.ndim and x.shape[a] == 1]
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
@@ -80,17 +88,63 @@ def expand(x, *sizes):
     return broadcast_to(x, tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes)))
 
 
-def pad(x, pad, value: float = 0.0):
-    """Chapter 08: pad with a constant; ``pad`` lists (before, after) pairs from the LAST dimension back,
-    as ``torch.nn.functional.pad``: ``pad(x, (1, 1))`` adds one column on each side."""
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(x, pad, mode: str = "constant", value: float = 0.0):
+    """Chapter 08: pad ``x`` as ``torch.nn.functional.pad``: ``pad`` lists (before, after) pairs from the
+    LAST dimension back (``pad(x, (1, 1))`` adds one column on each side); negative widths crop.
+
+    ``mode``: 'constant' (``value``), 'reflect' (mirror without the edge), 'replicate' (repeat the
+    edge) or 'circular' (wrap around). The gradient of the copied pixels adds back onto their sources.
+    """
     x = as_tensor(x)
+    if not isinstance(mode, str):  # pad(x, widths, 1.5): the old positional value
+        mode, value = "constant", mode
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
     pad = tuple(int(p) for p in pad)
-    if len(pad) % 2 or len(pad) // 2 > x.ndim or any(p < 0 for p in pad):
-        raise ValueError(f"pad: expected non-negative (before, after) pairs for at most {x.ndim} dimensions, got {pad}")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: expected (before, after) pairs for at most {x.ndim} dimensions, got {pad}")
     widths = [(0, 0)] * (x.ndim - len(pad) // 2) + [(pad[i], pad[i + 1]) for i in range(len(pad) - 2, -1, -2)]
-    out = np.pad(x.data, widths, constant_values=value)
-    inner = tuple(slice(lo, n + lo) for (lo, _), n in zip(widths, x.shape))
-    return Tensor.from_op(out, (x,), lambda g: (g[inner],))
+    for (lo, hi), n in zip(widths, x.shape):
+        if n + lo + hi < (0 if mode == "constant" else 1):  # torch's other modes need a non-empty result
+            raise ValueError(f"pad: widths {pad} leave nothing of a dimension of size {n} (shape {x.shape})")
+        if mode == "reflect" and max(lo, hi) >= n:
+            raise ValueError(f"pad: reflect padding {max(lo, hi)} must be smaller than the dimension's size {n} "
+                             f"(shape {x.shape}), as in torch")
+        if mode == "circular" and max(lo, hi) > n:
+            raise ValueError(f"pad: circular padding {max(lo, hi)} must be at most the dimension's size {n} "
+                             f"(shape {x.shape}), as in torch")
+    if mode == "constant":
+        crop = tuple(slice(-lo if lo < 0 else 0, n + hi if hi < 0 else n) for (lo, hi), n in zip(widths, x.shape))
+        if any(lo < 0 or hi < 0 for lo, hi in widths):
+            x = x[crop]
+        grow = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+        out = np.pad(x.data, grow, constant_values=value)
+        inner = tuple(slice(lo, n + lo) for (lo, _), n in zip(grow, x.shape))
+        return Tensor.from_op(out, (x,), lambda g: (g[inner],))
+    # the other modes: one index array per padded axis (which source position each output position copies)
+    index = []
+    for (lo, hi), n in zip(widths, x.shape):
+        pos = np.arange(-lo, n + hi)
+        if mode == "reflect":
+            period = 2 * (n - 1)
+            pos = np.abs(pos) % period if period else np.zeros_like(pos)
+            pos = np.where(pos >= n, period - pos, pos)
+        elif mode == "replicate":
+            pos = np.clip(pos, 0, n - 1)
+        else:
+            pos = pos % n
+        index.append(pos)
+    grid = np.ix_(*index)
+    out = x.data[grid]
+
+    def backward(g):
+        full = np.zeros(x.shape, dtype=g.dtype)
+        np.add.at(full, grid, g)
+        return (full,)
+    return Tensor.from_op(out, (x,), backward)
 
 
 def concatenate(tensors, axis: int = 0) -> Tensor:
@@ -180,6 +234,17 @@ def repeat(x, *sizes):
 
 
 def roll(x, shifts, axis=None):
-    """Chapter 03: shift elements along ``axis`` (the flattened tensor by default), wrapping around."""
-    back = tuple(-s for s in shifts) if isinstance(shifts, (tuple, list)) else -shifts
+    """Chapter 03: shift elements along ``axis`` (the flattened tensor by default), wrapping around.
+
+    ``shifts`` and ``axis`` may be tuples of the same length (one shift per axis), as torch.
+    """
+    many_s, many_a = isinstance(shifts, (tuple, list)), isinstance(axis, (tuple, list))
+    if axis is None and many_s and len(shifts) != 1:
+        raise ValueError(f"roll: {len(shifts)} shifts {tuple(shifts)} need as many axes; got axis=None")
+    if axis is not None and (many_s or many_a):
+        ns, na = len(shifts) if many_s else 1, len(axis) if many_a else 1
+        if ns != na:
+            raise ValueError(f"roll: shifts and axes must align (as in torch): {ns} shift(s) {shifts!r} "
+                             f"for {na} axis/axes {axis!r}")
+    back = tuple(-s for s in shifts) if many_s else -shifts
     return Tensor.from_op(np.roll(x.data, shifts, axis), (x,), lambda g: (np.roll(g, back, axis),))
