@@ -244,3 +244,61 @@ def test_load_archive_limits_the_member_count(tmp_path):
         load_archive(path)
     ok = save_archive(tmp_path / "b.nnlib", {}, {"w": np.zeros(2)}, extra_json={f"j{i}": i for i in range(61)})
     assert len(load_archive(ok).extra_json) == 61
+
+
+@pytest.mark.parametrize("start", [True, False])
+def test_gpt_evaluate_loss_restores_the_training_flag(start):
+    # planted: self.train(True) at the end of GPT.evaluate_loss
+    from nnlib.gpt import GPT
+
+    nnlib.manual_seed(0)
+    gpt = GPT(vocab_size=11, context_length=4, d_model=8, n_heads=2, n_layers=1, dropout=0.5)
+    gpt.train(start)
+    tokens = np.arange(20) % 11
+    first = gpt.evaluate_loss(tokens)
+    assert gpt.training is start and all(m.training is start for m in gpt.modules())
+    assert gpt.evaluate_loss(tokens) == first  # dropout off while measuring
+
+
+def test_generate_fills_finished_rows_with_the_stop_token():
+    # planted: finished rows keep sampling (np.where(finished, stop, next) removed)
+    from nnlib.gpt import GPT
+
+    nnlib.manual_seed(0)
+    gpt = GPT(vocab_size=11, context_length=16, d_model=8, n_heads=2, n_layers=1)
+    for a, b in ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (2, 7)):
+        prompts = np.array([[a, b], [b, a]])
+        free = gpt.generate(prompts, 6, temperature=0)[:, 2:]
+        stop = int(free[0, 0])
+        if stop not in free[1] and not np.all(free[0] == stop):
+            break
+    else:
+        pytest.skip("no prompt pair separates the rows with this initialization")
+    out = gpt.generate(prompts, 6, temperature=0, stop_token=stop)[:, 2:]
+    assert out.shape == (2, 6)                           # row 1 never stops: all 6 steps run
+    assert np.all(out[0] == stop)                        # row 0 stopped at once; the rest is filled with stop
+    np.testing.assert_array_equal(out[1], free[1])       # the other row is unaffected
+
+
+def test_early_stopping_starts_fresh_when_reused():
+    # planted: EarlyStopping.on_train_begin no longer resets `wait` (or `best`)
+    from types import SimpleNamespace
+
+    from nnlib.callbacks import EarlyStopping
+
+    es = EarlyStopping(monitor="loss", patience=3, baseline=0.5)  # the counter restarts only below 0.5
+    es.set_model(SimpleNamespace(stop_training=False))
+
+    def run(losses):
+        es.model.stop_training = False
+        es.on_train_begin()
+        for epoch, loss in enumerate(losses):
+            es.on_epoch_end(epoch, {"loss": loss})
+            if es.model.stop_training:
+                return epoch
+        return None
+
+    assert run([1.0, 1.0, 1.0, 1.0, 1.0]) == 2
+    assert run([1.0, 1.0, 1.0, 1.0, 1.0]) == 2  # the same again, not earlier
+    assert run([0.2, 0.1]) is None and es.best == 0.1
+    assert run([0.9, 0.3, 0.35]) is None and es.best == 0.3  # best restarts: 0.9 counts as an improvement
