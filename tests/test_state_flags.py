@@ -302,3 +302,63 @@ def test_early_stopping_starts_fresh_when_reused():
     assert run([1.0, 1.0, 1.0, 1.0, 1.0]) == 2  # the same again, not earlier
     assert run([0.2, 0.1]) is None and es.best == 0.1
     assert run([0.9, 0.3, 0.35]) is None and es.best == 0.3  # best restarts: 0.9 counts as an improvement
+
+
+# ---------------------------------------------------------------------- no graph in inference
+def test_predict_and_evaluate_build_no_graph_and_fit_does():
+    # planted: predict's / test_step's `with no_grad()` removed
+    from nnlib.layers import Layer
+
+    seen = []
+
+    class Spy(Layer):
+        def forward(self, x):
+            seen.append(nnlib.is_grad_enabled())
+            return x
+
+    nnlib.manual_seed(0)
+    model = Sequential([Dense(1, input_shape=(1,)), Spy()])
+    model.compile("sgd", "mse")
+    x, y = _ids(4)
+    model.predict(x, batch_size=2, verbose=0)
+    assert seen == [False, False]
+    seen.clear()
+    model.evaluate(x, y, batch_size=2, verbose=0)
+    assert seen == [False, False]
+    seen.clear()
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    assert seen == [True, True]
+
+
+# ---------------------------------------------------------------------- callbacks' flags
+def test_model_checkpoint_save_weights_only_writes_only_weights(tmp_path):
+    # planted: ModelCheckpoint ignores save_weights_only (writes the whole model)
+    from nnlib.callbacks import ModelCheckpoint
+    from nnlib.models import load_model
+
+    model = _model()
+    x, y = _ids(6)
+    model.fit(x, y, epochs=1, batch_size=3, verbose=0,
+              callbacks=[ModelCheckpoint(str(tmp_path / "w.nnlib"), monitor="loss", save_weights_only=True),
+                         ModelCheckpoint(str(tmp_path / "m.nnlib"), monitor="loss")])
+    with pytest.raises(ModelFileError, match="only weights"):
+        load_model(tmp_path / "w.nnlib")
+    fresh = _model()
+    fresh.load_weights(tmp_path / "w.nnlib")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(load_model(tmp_path / "m.nnlib").predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_merge_lora_gives_back_the_frozen_flags():
+    # planted: merge_lora sets requires_grad = True instead of the saved flag
+    from nnlib.gpt import GPT
+    from nnlib.lora import apply_lora, merge_lora
+
+    nnlib.manual_seed(0)
+    gpt = GPT(vocab_size=11, context_length=8, d_model=8, n_heads=2, n_layers=1)
+    gpt.wte.embeddings.requires_grad = False  # frozen by the user before the adapters
+    apply_lora(gpt, rank=2)
+    assert not any(p.requires_grad for name, p in gpt.named_parameters() if "lora" not in name)
+    merge_lora(gpt)
+    flags = {name: p.requires_grad for name, p in gpt.named_parameters()}
+    assert flags.pop("wte.embeddings") is False and all(flags.values())
