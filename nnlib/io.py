@@ -35,7 +35,10 @@ Two promises:
   renamed over the target with :func:`os.replace` (atomic on POSIX and Windows). If
   anything fails half-way, the old file is untouched and the temporary file is removed;
   a save killed outright (SIGKILL, power cut) leaves its temporary file, which the next
-  save of the same name removes once the process that wrote it is gone.
+  save of the same name removes once the process that wrote it is gone. An existing file
+  keeps its permission bits (0600 stays 0600); a folder, FIFO, device or socket at the
+  target is refused, never replaced; a long name (up to the usual 255 bytes) works, the
+  temporary name being shortened to fit. Every nnlib writer uses :func:`atomic_write`.
 * **Loading never runs code from the file.** No pickle, no ``eval``, no regular
   expression or class name taken from the file (classes come from registries filled in
   code). Anything wrong raises :class:`ModelFileError` (a ``ValueError``) whose message
