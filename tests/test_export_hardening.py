@@ -314,7 +314,6 @@ def test_safetensors_still_round_trips(tmp_path):
 
 
 def _valid_file_bytes() -> bytes:
-    import io
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
