@@ -89,52 +89,134 @@ def save_safetensors(obj, path, metadata: dict | None = None) -> str:
     return atomic_write(os.fspath(path), write, who="save_safetensors")
 
 
-def load_safetensors(path) -> tuple:
-    """Chapter 14: read a ``.safetensors`` file: ``(arrays, metadata)`` (name -> ndarray, str -> str).
+#: most tensors in one safetensors header
+MAX_TENSORS = 100_000
+#: most lists/objects in a safetensors header (each tensor entry has 3)
+_MAX_CONTAINERS = 4 * MAX_TENSORS + 16
 
-    Checks everything before trusting it: header size, JSON, known dtypes,
-    shapes, and that the byte ranges tile the data exactly. A bad file raises
-    :class:`nnlib.io.ModelFileError` naming the problem; nothing in it is executed.
-    """
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _unique_keys(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key[:80]!r} appears twice")
+        out[key] = value
+    return out
+
+
+def _st_header(raw: bytes, path: str) -> dict:
+    """The parsed header: a JSON object, no duplicate keys, no NaN, bounded nesting (else ModelFileError)."""
     from .io import ModelFileError
 
+    containers = raw.count(b"[") + raw.count(b"{")
+    if containers > _MAX_CONTAINERS:
+        raise ModelFileError(f"{path}: the safetensors header holds {containers:,} lists/objects, more than the "
+                             f"{_MAX_CONTAINERS:,} allowed")
+    try:
+        header = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also ints over 4,300 digits
+        raise ModelFileError(f"{path}: the safetensors header is not valid JSON "
+                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: the safetensors header must be a JSON object, got {type(header).__name__}")
+    return header
+
+
+def _st_entry(name: str, info, path: str):
+    """(dtype, shape, begin, end) of one header entry, every field checked (else ModelFileError)."""
+    from .io import ModelFileError
+
+    def bad(problem):
+        return ModelFileError(f"{path}: tensor {name[:80]!r}: {problem}")
+
+    if not name:
+        raise ModelFileError(f"{path}: a tensor has an empty name")
+    if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        keys = sorted(info) if isinstance(info, dict) else type(info).__name__
+        raise bad(f"expected an object with 'dtype', 'shape' and 'data_offsets', got {str(keys)[:100]}")
+    kind = info["dtype"]
+    if not isinstance(kind, str) or kind not in _ST_DTYPES:
+        raise bad(f"unknown dtype {str(kind)[:40]!r} (known: {sorted(_ST_DTYPES)})")
+    shape = info["shape"]
+    if not isinstance(shape, list) or len(shape) > 32 or not all(type(n) is int and 0 <= n < 2 ** 62 for n in shape):
+        raise bad(f"shape must be a list of at most 32 integers >= 0, got {str(shape)[:100]}")
+    offsets = info["data_offsets"]
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(type(v) is int and 0 <= v < 2 ** 63
+                                                                      for v in offsets):
+        raise bad(f"data_offsets must be [begin, end] (integers >= 0), got {str(offsets)[:100]}")
+    begin, end = offsets
+    dtype = np.dtype(_ST_DTYPES[kind])
+    nbytes = math.prod(shape) * dtype.itemsize
+    if end < begin or end - begin != nbytes:
+        raise bad(f"shape {tuple(shape)} of {kind} needs {nbytes:,} bytes, data_offsets [{begin}, {end}) hold "
+                  f"{max(end - begin, 0):,}")
+    return dtype, tuple(shape), begin, end
+
+
+def load_safetensors(path, max_bytes: int | None = None) -> tuple:
+    """Chapter 14: read a ``.safetensors`` file: ``(arrays, metadata)`` (name -> ndarray, str -> str).
+
+    Hardened like :func:`nnlib.models.load_model`: only a regular file (opened without
+    blocking, so a FIFO is refused at once; no device or folder) of at most ``max_bytes``
+    (default :data:`nnlib.io.MAX_FILE_BYTES`); the header at most
+    :data:`MAX_HEADER_BYTES`, strict JSON (no duplicate keys, no NaN, bounded nesting);
+    ``__metadata__`` maps strings to strings; every tensor has a known dtype, a shape of
+    integers and ``data_offsets`` that hold exactly its bytes; the tensors tile the data
+    with no gap, overlap or trailing byte. All of that is checked before any array is
+    allocated, and an array is only allocated for bytes the file holds. Anything wrong
+    raises :class:`nnlib.io.ModelFileError` naming the path and the problem; nothing in
+    the file is executed.
+    """
+    from .io import MAX_FILE_BYTES, ModelFileError, open_regular_file
+
     path = os.fspath(path)
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
+    limit = MAX_FILE_BYTES if max_bytes is None else int(max_bytes)
+    with open_regular_file(path, limit, ModelFileError, "safetensors file") as fh:
+        size = os.fstat(fh.fileno()).st_size
         head = fh.read(8)
         if len(head) < 8:
-            raise ModelFileError(f"{path}: too short to be a safetensors file")
+            raise ModelFileError(f"{path}: {len(head)} bytes, too short to be a safetensors file (it starts with "
+                                 "an 8-byte header length)")
         n = struct.unpack("<Q", head)[0]
-        if n > min(MAX_HEADER_BYTES, size - 8):
-            raise ModelFileError(f"{path}: header length {n} is larger than the file or the limit")
-        try:
-            header = json.loads(fh.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"{path}: the header is not valid JSON: {exc}") from None
-        data = fh.read()
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{path}: the header must be a JSON object")
-    metadata = header.pop("__metadata__", {}) or {}
-    arrays, ranges = {}, []
-    for name, info in header.items():
-        try:
-            dtype = np.dtype(_ST_DTYPES[info["dtype"]])
-            shape = tuple(int(s) for s in info["shape"])
-            begin, end = (int(v) for v in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise ModelFileError(f"{path}: tensor {name!r} has a malformed entry {info!r}"[:300]) from None
-        count = math.prod(shape)
-        if min(shape, default=1) < 0 or not 0 <= begin <= end <= len(data) or (end - begin) != count * dtype.itemsize:
-            raise ModelFileError(f"{path}: tensor {name!r}: shape {shape} and bytes [{begin}, {end}) do not fit")
-        arrays[name] = np.frombuffer(data, dtype=dtype, count=count, offset=begin).reshape(shape).copy()
-        ranges.append((begin, end))
-    pos = 0
-    for begin, end in sorted(ranges):
-        if begin != pos:
-            raise ModelFileError(f"{path}: the tensors' byte ranges overlap or leave a gap at byte {pos}")
-        pos = end
-    if pos != len(data):
-        raise ModelFileError(f"{path}: {len(data) - pos} bytes after the last tensor")
+        if n > MAX_HEADER_BYTES or n > size - 8:
+            raise ModelFileError(f"{path}: header length {n:,} is larger than the file ({size:,} bytes) or the "
+                                 f"{MAX_HEADER_BYTES:,} allowed; not a safetensors file, or a truncated one")
+        raw = fh.read(n)
+        if len(raw) != n:
+            raise ModelFileError(f"{path}: the file is truncated inside its header")
+        header = _st_header(raw, path)
+        metadata = header.pop("__metadata__", None)
+        if metadata is None:
+            metadata = {}
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise ModelFileError(f"{path}: __metadata__ must be an object of string -> string, got "
+                                 f"{str(metadata)[:100]}")
+        if len(header) > MAX_TENSORS:
+            raise ModelFileError(f"{path}: {len(header):,} tensors, more than the {MAX_TENSORS:,} allowed")
+        data_size = size - 8 - n
+        entries = {name: _st_entry(name, info, path) for name, info in header.items()}
+        pos = 0
+        for name, (_, _, begin, end) in sorted(entries.items(), key=lambda kv: (kv[1][2], kv[1][3])):
+            if begin != pos:
+                what = "overlaps the tensor before it" if begin < pos else f"leaves a gap of {begin - pos:,} bytes"
+                raise ModelFileError(f"{path}: tensor {name[:80]!r} at bytes [{begin}, {end}) {what}")
+            pos = end
+        if pos != data_size:
+            what = "the file is truncated" if pos > data_size else f"{data_size - pos:,} bytes after the last tensor"
+            raise ModelFileError(f"{path}: the tensors need {pos:,} bytes of data, the file holds {data_size:,}: "
+                                 f"{what}")
+        arrays = {}
+        for name, (dtype, shape, begin, end) in entries.items():
+            flat = np.empty(math.prod(shape), dtype=dtype)
+            fh.seek(8 + n + begin)
+            got = fh.readinto(memoryview(flat).cast("B")) if end > begin else 0
+            if got != end - begin:
+                raise ModelFileError(f"{path}: tensor {name[:80]!r} is truncated (the file changed while read?)")
+            arrays[name] = flat.reshape(shape).astype(dtype.newbyteorder("="), copy=False)
     return arrays, dict(metadata)
 
 
@@ -286,8 +368,11 @@ def _gpt_to_onnx(model, seq_len=None):
     c = model.config
     if model.wte.embeddings.dtype != np.float32:
         raise TypeError("to_onnx: export float32 models")
-    if seq_len is not None and not 1 <= int(seq_len) <= c.context_length:
-        raise ValueError(f"to_onnx: seq_len must be in 1..{c.context_length}, got {seq_len}")
+    if seq_len is not None:
+        if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)):
+            raise TypeError(f"to_onnx: seq_len must be an integer (or None for any length), got {seq_len!r}")
+        if not 1 <= int(seq_len) <= c.context_length:
+            raise ValueError(f"to_onnx: seq_len must be in 1..{c.context_length}, got {seq_len}")
     g = _GraphBuilder()
     d, h = c.d_model, c.n_heads
     hd = d // h
@@ -360,6 +445,13 @@ def to_onnx(model, seq_len: int | None = None):
     from .gpt import GPT
     from .models.sequential import Sequential
 
+    if not isinstance(model, (GPT, Sequential)):
+        raise TypeError(f"to_onnx: expected a Sequential or a GPT, got {type(model).__name__}")
+    for name, module in model.named_modules():  # the graph reads plain kernels: an adapter would be dropped
+        if type(module).__name__ == "LoRADense":
+            raise ValueError(f"to_onnx: the model has LoRA adapters ({name or 'the model'}); the export would "
+                             "silently leave them out. Fold them into the weights first with "
+                             "nnlib.lora.merge_lora(model) and export that")
     if isinstance(model, GPT):
         return _gpt_to_onnx(model, seq_len)
     if isinstance(model, Sequential):
@@ -371,7 +463,12 @@ def to_onnx(model, seq_len: int | None = None):
 
 def save_onnx(model, path, seq_len: int | None = None) -> str:
     """Chapter 14: :func:`to_onnx` written to ``path`` (temporary file, then rename); returns the path."""
-    proto = model if hasattr(model, "SerializeToString") else to_onnx(model, seq_len)
+    if hasattr(model, "SerializeToString"):
+        if seq_len is not None:
+            raise ValueError("save_onnx: seq_len is for exporting a model, not for an already built ONNX graph")
+        proto = model
+    else:
+        proto = to_onnx(model, seq_len)
     data = proto.SerializeToString()
     return atomic_write(os.fspath(path), lambda fh: fh.write(data), who="save_onnx")
 

@@ -83,6 +83,10 @@ class GPTConfig:
 _INT_FIELDS = ("vocab_size", "context_length", "d_model", "n_heads", "n_layers")
 #: largest size a GPT config may give (each must also match the weights stored in a file)
 _MAX_SIZE = 2 ** 31
+#: most tokens one ``GPT.generate`` call adds to each row
+MAX_NEW_TOKENS = 1_000_000
+#: most token ids (rows x (prompt + new)) one ``GPT.generate`` call holds (1 GiB of int64)
+MAX_GENERATED_IDS = 2 ** 27
 
 
 def _strict_config(config) -> tuple:
@@ -153,6 +157,32 @@ def tokenizer_from_json(obj: dict):
 
 
 # ------------------------------------------------------------------------------ sampling
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _sampling_args(temperature, top_k, top_p, who: str) -> tuple:
+    """``(temperature, top_k, top_p)`` as float, int/None, float/None; a TypeError/ValueError naming the argument."""
+    if not _is_number(temperature):
+        raise TypeError(f"{who}: temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
+    temperature = float(temperature)
+    if not (math.isfinite(temperature) and temperature >= 0.0):
+        raise ValueError(f"{who}: temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None:
+        if not _is_number(top_k):
+            raise TypeError(f"{who}: top_k must be a positive integer or None, got {top_k!r}")
+        if not (math.isfinite(float(top_k)) and float(top_k) == int(top_k) and top_k >= 1):
+            raise ValueError(f"{who}: top_k must be a positive integer or None, got {top_k!r}")
+        top_k = int(top_k)
+    if top_p is not None:
+        if not _is_number(top_p):
+            raise TypeError(f"{who}: top_p must be a number in (0, 1] or None, got {top_p!r}")
+        top_p = float(top_p)
+        if not 0.0 < top_p <= 1.0:  # also refuses nan
+            raise ValueError(f"{who}: top_p must be in (0, 1] or None, got {top_p!r}")
+    return temperature, top_k, top_p
+
+
 def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                 rng=None) -> np.ndarray:
     """Chapter 12: pick one token id per row of ``logits`` (B, V).
@@ -166,16 +196,11 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_
     Sampling is by inverse CDF with one uniform number per row from ``rng`` (a
     ``numpy.random.Generator``), in float64, so a seed gives the same tokens everywhere.
     """
+    temperature, top_k, top_p = _sampling_args(temperature, top_k, top_p, "sample_next")
     z = logits.data if isinstance(logits, Tensor) else np.asarray(logits)
     squeeze = z.ndim == 1
     z = np.atleast_2d(z).astype(np.float64)
-    if temperature is None or float(temperature) < 0.0:
-        raise ValueError(f"sample_next: temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and (int(top_k) != top_k or top_k < 1):
-        raise ValueError(f"sample_next: top_k must be a positive integer or None, got {top_k}")
-    if top_p is not None and not 0.0 < float(top_p) <= 1.0:
-        raise ValueError(f"sample_next: top_p must be in (0, 1] or None, got {top_p}")
-    if float(temperature) == 0.0:
+    if temperature == 0.0:
         out = z.argmax(axis=-1)
         return out[0] if squeeze else out
     z = z / float(temperature)
@@ -390,11 +415,16 @@ class GPT(Module):
             raise ValueError("GPT.generate: the prompt is empty; give at least one token id")
         if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
             raise ValueError(f"GPT.generate: prompt token ids must be in 0..{self.config.vocab_size - 1}")
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)):
+        if isinstance(max_new_tokens, (bool, np.bool_)) or not isinstance(max_new_tokens, (int, np.integer)):
             raise TypeError(f"GPT.generate: max_new_tokens must be an integer, got {max_new_tokens!r}")
         max_new_tokens = int(max_new_tokens)
-        if max_new_tokens < 0:
-            raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+        if not 0 <= max_new_tokens <= MAX_NEW_TOKENS:
+            raise ValueError(f"GPT.generate: max_new_tokens must be in 0..{MAX_NEW_TOKENS:,}, got {max_new_tokens:,}")
+        if ids.shape[0] * (ids.shape[1] + max_new_tokens) > MAX_GENERATED_IDS:
+            raise ValueError(f"GPT.generate: {ids.shape[0]:,} rows x ({ids.shape[1]:,} + max_new_tokens="
+                             f"{max_new_tokens:,}) token ids is more than the {MAX_GENERATED_IDS:,} one call may "
+                             "produce; generate in smaller pieces")
+        temperature, top_k, top_p = _sampling_args(temperature, top_k, top_p, "GPT.generate")
         stops = None
         if stop_token is not None:
             stops = np.atleast_1d(np.asarray(stop_token))

@@ -35,7 +35,10 @@ Two promises:
   renamed over the target with :func:`os.replace` (atomic on POSIX and Windows). If
   anything fails half-way, the old file is untouched and the temporary file is removed;
   a save killed outright (SIGKILL, power cut) leaves its temporary file, which the next
-  save of the same name removes once the process that wrote it is gone.
+  save of the same name removes once the process that wrote it is gone. An existing file
+  keeps its permission bits (0600 stays 0600); a folder, FIFO, device or socket at the
+  target is refused, never replaced; a long name (up to the usual 255 bytes) works, the
+  temporary name being shortened to fit. Every nnlib writer uses :func:`atomic_write`.
 * **Loading never runs code from the file.** No pickle, no ``eval``, no regular
   expression or class name taken from the file (classes come from registries filled in
   code). Anything wrong raises :class:`ModelFileError` (a ``ValueError``) whose message
@@ -254,8 +257,30 @@ def save_archive(path, config: dict, arrays: dict, metadata: dict | None = None,
     return atomic_write(path, lambda f: _write_members(f, members), "save_archive")
 
 
+#: longest file name most file systems take (bytes); a temporary name must fit too
+_NAME_MAX = 255
+#: bytes of a temporary name besides the target's name: "." + "." + pid (<= 10) + "." + 12 hex + ".tmp"
+_TEMP_EXTRA = 1 + 1 + 10 + 1 + 12 + 4
+
+
+def _temp_base(base: str) -> str:
+    """The part of ``base`` a temporary name holds: all of it, or for a long name (over 255 bytes with the
+    extras) a prefix plus a hash of the whole name, so that ``.<temp base>.<pid>.<hex>.tmp`` stays legal."""
+    raw = os.fsencode(base)
+    if len(raw) + _TEMP_EXTRA <= _NAME_MAX:
+        return base
+    import hashlib
+
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    keep = _NAME_MAX - _TEMP_EXTRA - len(digest) - 1
+    prefix = base
+    while len(os.fsencode(prefix)) > keep:  # cut whole characters, never half of a multi-byte one
+        prefix = prefix[:max(1, min(len(prefix) - 1, keep))]
+    return f"{prefix}~{digest}"
+
+
 def _temp_pattern(base: str):
-    return re.compile(r"^\." + re.escape(base) + r"\.(\d{1,10})\.[0-9a-f]{12}\.tmp$")
+    return re.compile(r"^\." + re.escape(_temp_base(base)) + r"\.(\d{1,10})\.[0-9a-f]{12}\.tmp$")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -309,13 +334,39 @@ def _create_temp(folder: str, base: str):
     holds this process's id, so a later save can tell a killed save's leftover from a live one.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    stem = _temp_base(base)
     for _ in range(100):
-        tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(folder, f".{stem}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
     raise FileExistsError(f"cannot create a temporary file in {folder!r}")  # pragma: no cover
+
+
+def _existing_target(path: str, who: str):
+    """The ``os.stat`` of the file ``path`` replaces (None if there is none); refuses anything but a regular file.
+
+    A symlink is followed for the check (a link to a FIFO is refused too); the link itself is
+    what ``os.replace`` then replaces.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ENOENT or (exc.errno == errno.ELOOP and os.path.islink(path)):
+            return None  # a dangling link (or a loop): replacing the link is all a save can do
+        raise
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"{who}: {path!r} is a folder; give a file name")
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise FileExistsError(errno.EEXIST, f"{who}: {path!r} exists and is {kind}; nnlib replaces regular files "
+                                            "only (remove it or choose another name)", path)
+    return st
 
 
 def atomic_write(path, write, who: str = "atomic_write") -> str:
@@ -327,22 +378,31 @@ def atomic_write(path, write, who: str = "atomic_write") -> str:
     file at ``path`` is left untouched and the temporary file is removed. Leftover
     temporary files of earlier saves of the same name whose process is gone (killed
     with SIGKILL, a power cut) are removed first.
+
+    Every nnlib writer (``save_model``/``save_archive``, ``save_safetensors``,
+    ``save_onnx``, a tokenizer's ``save``) goes through here. An existing file keeps
+    its permission bits (a 0600 file stays 0600; a new file gets the usual
+    ``0666 & ~umask``); an existing folder, FIFO, device or socket at ``path`` is
+    refused (``IsADirectoryError`` / ``FileExistsError``), never replaced. A long
+    (legal) name works: the temporary name is shortened to stay within 255 bytes.
     """
     path = os.fspath(path)
     start = time.time()
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{who}: the folder {folder!r} (for {path!r}) does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{who}: {path!r} is a folder; give a file name")
+    existing = _existing_target(path, who)
     base = os.path.basename(path)
     remove_stale_temp_files(folder, base, start)
     fd, tmp = _create_temp(folder, base)
     try:
         with os.fdopen(fd, "wb") as f:
+            if existing is not None and hasattr(os, "fchmod"):  # keep the replaced file's permissions
+                os.fchmod(f.fileno(), stat.S_IMODE(existing.st_mode))
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        _existing_target(path, who)  # it may have become a FIFO or folder while we wrote
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .random import get_rng, thread_rng
-from .tensor import Tensor
+from .tensor import Tensor, _GradMode, is_grad_enabled
 
 _engine = sys.modules[Tensor.__module__]  # nnlib/tensor.py (the name nnlib.tensor is also a function)
 
@@ -132,13 +132,14 @@ def parallel_backward(loss_fn, *arrays, workers: int | None = None, reduction: s
     bounds = np.linspace(0, n, min(int(workers), n) + 1).round().astype(int)
     shards = [[d[lo:hi] for d in data] for lo, hi in zip(bounds[:-1], bounds[1:])]
     seeds = get_rng().integers(0, 2 ** 63, size=len(shards))
+    grad_mode = _GradMode(is_grad_enabled())  # the grad mode is per thread: the workers take the caller's
 
     def run(i: int):
         """Shard i's weighted loss, and its leaf gradients {id: (leaf, grad)} in graph order."""
         rows = shards[i][0].shape[0]
         _LEAF_SINK.grads = {}
         try:
-            with thread_rng(np.random.default_rng(int(seeds[i]))):
+            with thread_rng(np.random.default_rng(int(seeds[i]))), grad_mode:
                 loss = loss_fn(*shards[i])
                 if not isinstance(loss, Tensor) or loss.data.size != 1:
                     raise TypeError(f"parallel_backward: loss_fn must return a single-value Tensor, got "

@@ -31,6 +31,7 @@ import numpy as np
 from .gpt import GPT, _check_embeddings_and_blocks, _strict_config
 from .layers.base import Layer, register_layer, register_model
 from .layers.core import Dense, activation_name, get_activation
+from .module import Module
 from .tensor import Parameter, Tensor
 
 __all__ = ["quantize_per_channel", "dequantize", "QuantizedDense", "quantize_model", "quantized_layers",
@@ -192,6 +193,14 @@ def quantize_model(model, inplace: bool = False, exclude=()):
     to keep in float. With ``inplace=True`` the model itself is changed. The copy
     is in inference mode. LoRA layers must be merged first (``nnlib.lora.merge_lora``).
     """
+    if not isinstance(model, Module):
+        raise TypeError(f"quantize_model: expected an nnlib model (a Sequential, a GPT or any nnlib Module), got "
+                        f"{type(model).__name__}")
+    if isinstance(inplace, (bool, np.bool_)) is False:
+        raise TypeError(f"quantize_model: inplace must be True or False, got {inplace!r}")
+    if not isinstance(exclude, str) and not (isinstance(exclude, (list, tuple, set, frozenset))
+                                             and all(isinstance(e, str) for e in exclude)):
+        raise TypeError(f"quantize_model: exclude must be a layer name/path or a list of them, got {exclude!r}")
     for name, m in model.named_modules():
         if type(m).__name__ == "LoRADense":
             raise ValueError(f"quantize_model: fold the LoRA adapters in first (nnlib.lora.merge_lora); "

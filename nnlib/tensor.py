@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import threading
 
 import numpy as np
 
@@ -26,31 +27,48 @@ __all__ = ["Tensor", "Parameter", "no_grad", "enable_grad", "is_grad_enabled", "
            "unbroadcast", "matmul", "concatenate", "stack", "where"]
 
 # ------------------------------------------------------------------ grad mode
-_GRAD_ENABLED = True
+class _GradState(threading.local):
+    """The grad mode, one per thread (as in PyTorch): a new thread starts with graph building on."""
+
+    enabled = True
+
+
+_GRAD_STATE = _GradState()
 
 
 def is_grad_enabled() -> bool:
-    """Chapter 03: True when operations record a graph for backpropagation."""
-    return _GRAD_ENABLED
+    """Chapter 03: True when operations record a graph for backpropagation (in this thread)."""
+    return _GRAD_STATE.enabled
 
 
 class _GradMode(contextlib.ContextDecorator):
+    """``no_grad()`` / ``enable_grad()``: set the mode on entry, restore the previous one on exit.
+
+    The previous modes are kept on a per-thread stack, so one object may be entered again
+    while it is active (a decorated function calling itself, or running in several threads).
+    """
+
     def __init__(self, enabled: bool):
-        self.enabled = enabled
+        self.enabled = bool(enabled)
+        self._saved = threading.local()
 
     def __enter__(self):
-        global _GRAD_ENABLED
-        self._previous, _GRAD_ENABLED = _GRAD_ENABLED, self.enabled
+        stack = self._saved.__dict__.setdefault("stack", [])
+        stack.append(_GRAD_STATE.enabled)
+        _GRAD_STATE.enabled = self.enabled
         return self
 
     def __exit__(self, *exc):
-        global _GRAD_ENABLED
-        _GRAD_ENABLED = self._previous
+        _GRAD_STATE.enabled = self._saved.stack.pop()
         return False
 
 
 def no_grad():
     """Chapter 03: context manager (or decorator) under which no graph is built.
+
+    Nests (the mode in force before is restored on exit, also after an exception) and is
+    per thread, as in PyTorch: it changes only the calling thread's mode; other threads,
+    and threads started inside the block, keep their own (a new thread starts enabled).
 
     Use it for evaluation and for parameter updates::
 
@@ -61,7 +79,10 @@ def no_grad():
 
 
 def enable_grad():
-    """Chapter 03: context manager that turns graph building back on inside ``no_grad``."""
+    """Chapter 03: context manager (or decorator) that turns graph building back on inside ``no_grad``.
+
+    Like :func:`no_grad` it nests, restores the previous mode on exit and is per thread.
+    """
     return _GradMode(True)
 
 
@@ -173,7 +194,7 @@ class Tensor:
         """
         out = Tensor.__new__(Tensor)
         out.data, out.grad, out.name = data, None, None
-        if _GRAD_ENABLED and any(p.requires_grad for p in parents):
+        if _GRAD_STATE.enabled and any(p.requires_grad for p in parents):
             out.requires_grad, out._parents, out._backward = True, parents, backward
         else:
             out.requires_grad, out._parents, out._backward = False, (), None

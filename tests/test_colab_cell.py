@@ -67,14 +67,35 @@ _RUNNER = textwrap.dedent("""
 """)
 
 
+#: what a clean environment keeps from the caller's: where programs are, the home and temporary
+#: folders, the locale, and how pip reaches its index (proxies, certificates, a mirror). Nothing
+#: else: no PYTHON* variable (PYTHONPATH would put a checkout's nnlib on the path), no
+#: VIRTUAL_ENV, no NNLIB_* setting.
+_CLEAN_KEEP = ("PATH", "HOME", "USERPROFILE", "TMPDIR", "TEMP", "TMP", "LANG", "LC_ALL", "LC_CTYPE",
+               "SYSTEMROOT", "SYSTEMDRIVE", "COMSPEC", "WINDIR", "APPDATA", "LOCALAPPDATA",
+               "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+               "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+               "PIP_TRUSTED_HOST", "PIP_CERT", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_CACHE_DIR")
+
+
+def clean_env(python: str | None = None, **extra: str) -> dict:
+    """Chapter 00: an environment built here, not inherited: the few variables of ``_CLEAN_KEEP``,
+    the interpreter's own folder first on PATH (a venv's ``bin``), ``PYTHONNOUSERSITE=1`` and ``extra``."""
+    env = {k: os.environ[k] for k in _CLEAN_KEEP if k in os.environ}
+    if python is not None:
+        env["PATH"] = os.pathsep.join([str(Path(python).parent), env.get("PATH", os.defpath)])
+    env["PYTHONNOUSERSITE"] = "1"
+    env.update(extra)
+    return env
+
+
 def run_cell(python: str, cell: str, workdir: Path, nnlib_source: str) -> tuple[list, str]:
     """Run SETUP_CELL with ``python`` in ``workdir``; return (subprocess calls, output)."""
     cell_file = workdir / "setup_cell.py"
     cell_file.write_text(cell, encoding="utf-8")
     runner = workdir / "run_setup_cell.py"
     runner.write_text(_RUNNER, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    env["NNLIB_SOURCE"] = nnlib_source
+    env = clean_env(python, NNLIB_SOURCE=nnlib_source)
     result = subprocess.run([python, str(runner), str(cell_file)], cwd=workdir, env=env,
                             capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr
@@ -85,7 +106,7 @@ def run_cell(python: str, cell: str, workdir: Path, nnlib_source: str) -> tuple[
 def test_setup_cell_does_nothing_where_nnlib_is_installed(tmp_path):
     cell = load_setup_cell()
     bogus = str(tmp_path / "no-such-dir" / "nnlib-0.0.0-py3-none-any.whl")
-    check = subprocess.run([sys.executable, "-c", "import nnlib"], cwd=tmp_path,
+    check = subprocess.run([sys.executable, "-c", "import nnlib"], cwd=tmp_path, env=clean_env(sys.executable),
                            capture_output=True, text=True)
     if check.returncode != 0:
         pytest.skip("nnlib is not installed in this environment (pip install -e .)")
@@ -105,9 +126,9 @@ def _venv_python(env_dir: Path) -> str:
     return str(env_dir / sub / exe)
 
 
-def _pip(python: str, *args: str, cwd: Path) -> None:
+def _pip(python: str, *args: str, cwd: Path, env: dict | None = None) -> None:
     result = subprocess.run([python, "-m", "pip", "--disable-pip-version-check", *args],
-                            cwd=cwd, capture_output=True, text=True, timeout=900)
+                            cwd=cwd, capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, \
         f"pip {' '.join(args)} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
 
@@ -128,10 +149,11 @@ def test_setup_cell_installs_nnlib_into_a_bare_environment(tmp_path):
     venv.EnvBuilder(with_pip=True, system_site_packages=False, clear=True).create(env_dir)
     python = _venv_python(env_dir)
     import numpy
-    _pip(python, "install", "-q", f"numpy=={numpy.__version__}", cwd=tmp_path)
+    bare = clean_env(python)  # built here: the caller's PYTHONPATH (a checkout's nnlib) must not leak in
+    _pip(python, "install", "-q", f"numpy=={numpy.__version__}", cwd=tmp_path, env=bare)
     work = tmp_path / "work"
     work.mkdir()
-    before = subprocess.run([python, "-c", "import nnlib"], cwd=work,
+    before = subprocess.run([python, "-c", "import nnlib"], cwd=work, env=bare,
                             capture_output=True, text=True)
     assert before.returncode != 0, "the fresh environment must not see nnlib before the cell runs"
 
@@ -148,7 +170,7 @@ def test_setup_cell_installs_nnlib_into_a_bare_environment(tmp_path):
         assert nnlib.__file__.startswith(sys.prefix), (nnlib.__file__, sys.prefix)
         print("ok", nnlib.__file__)
     """)
-    after = subprocess.run([python, "-c", probe], cwd=work, capture_output=True, text=True)
+    after = subprocess.run([python, "-c", probe], cwd=work, env=bare, capture_output=True, text=True)
     assert after.returncode == 0, \
         f"after SETUP_CELL, nnlib does not work in the fresh environment:\n{after.stderr}"
 

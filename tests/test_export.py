@@ -73,7 +73,7 @@ def test_safetensors_quantized_and_gpt_state(tmp_path):
     (lambda b: b[:4], "too short"),
     (lambda b: struct.pack("<Q", 10 ** 9) + b[8:], "header length"),
     (lambda b: b[:8] + b"x" + b[9:], "not valid JSON"),
-    (lambda b: b[:-1], "do not fit"),
+    (lambda b: b[:-1], "truncated"),
     (lambda b: b + b"\0" * 4, "after the last tensor"),
 ])
 def test_safetensors_damaged_files_are_refused(tmp_path, damage, message):

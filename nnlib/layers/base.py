@@ -165,27 +165,54 @@ def _last_dim(shape):
     return _size(shape[-1]) if shape else None
 
 
+def _sizes(value) -> list:
+    """The sizes in ``value`` (an int or a list of them) that are integers; unknown ones are left out."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [n for n in (_size(v) for v in items) if n is not None and n > 0]
+
+
 def _min_weight_values(cls, kwargs: dict, shape) -> int:
-    """A lower bound of the weight values a built-in layer will allocate (0 when unknown).
+    """A lower bound of the weight values a built-in layer will allocate (0 when unknown or none).
 
     Checked against the values the file really holds BEFORE the layer is built, so
-    a forged config (Dense(units=10**9), Embedding(10**7, 16), input_shape 16,000,000)
-    is refused without allocating anything.
+    a forged config (Dense(units=10**9), Embedding(10**7, 16), a layer's own
+    input_shape of 16,000,000, QuantizedDense(units=2**28), Conv2D(filters=10**6))
+    is refused without allocating anything. A layer's own ``input_shape`` (or a
+    Dense's ``input_dim``) wins over the shape the previous layers give, since its
+    constructor builds with it. Every built-in kind that allocates is listed here
+    (``tests/test_export_hardening.py`` checks that none is missing).
     """
     if not cls.__module__.startswith("nnlib."):
         return 0
     name = cls.__name__
-    if shape is None and kwargs.get("input_shape") is not None:
-        shape = (None,) + tuple(kwargs["input_shape"] if isinstance(kwargs["input_shape"], list)
-                                else [kwargs["input_shape"]])
+    own = kwargs.get("input_shape")
+    if own is None and name == "Dense" and kwargs.get("input_dim") is not None:
+        own = [kwargs["input_dim"]]
+    if own is not None:
+        shape = (None,) + tuple(own if isinstance(own, list) else [own])
     last = _last_dim(shape) if shape else None
-    if name == "Dense":  # builds only once its input's last axis is known
-        return max(0, _size(kwargs.get("units")) or 0) * max(0, last or 0)
+    pos = lambda key, default=0: max(0, _size(kwargs.get(key, default)) or 0)  # noqa: E731
+    if name in ("Dense", "QuantizedDense"):  # Dense builds once its input's last axis is known
+        features = pos("in_features") if name == "QuantizedDense" else 0
+        return pos("units") * max(features, last or 0, 1 if name == "QuantizedDense" else 0)
+    if name in ("Conv1D", "Conv2D"):
+        rank = 1 if name == "Conv1D" else 2
+        kernel = math.prod(_sizes(kwargs.get("kernel_size")) or [1]) ** (1 if isinstance(kwargs.get("kernel_size"),
+                                                                                            list) else rank)
+        channels = None
+        if shape:
+            channels = _size(shape[1] if kwargs.get("data_format") == "channels_first" and len(shape) > 1
+                             else shape[-1])
+        groups = max(1, pos("groups", 1))
+        return pos("filters") * kernel * max(1, (channels or 0) // groups)
     if name == "Embedding":
-        return max(0, _size(kwargs.get("input_dim")) or 0) * max(0, _size(kwargs.get("output_dim")) or 0)
-    if name in ("MultiHeadAttention", "TransformerBlock"):
-        d = max(0, _size(kwargs.get("d_model")) or 0)
+        return pos("input_dim") * pos("output_dim")
+    if name == "MultiHeadAttention":
+        d = pos("d_model")
         return 4 * d * d
+    if name == "TransformerBlock":  # attention 4 d^2, the MLP 2 * mlp_ratio * d^2
+        d = pos("d_model")
+        return (4 + 2 * pos("mlp_ratio", 4)) * d * d
     if name == "LayerNorm":
         d = _size(kwargs.get("normalized_shape")) or last or 0
         return max(0, d) if kwargs.get("elementwise_affine", True) else 0

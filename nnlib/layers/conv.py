@@ -30,15 +30,22 @@ __all__ = ["Conv1D", "Conv2D", "Conv2d", "MaxPooling2D", "MaxPool2D", "AveragePo
 _FORMATS = ("channels_last", "channels_first")
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def _int_tuple(value, n: int, minimum: int):
-    """``value`` (an int, or ``n`` ints) as a tuple of ``n`` ints each >= ``minimum``; None if it is not one."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value),) * n
-    try:
-        out = tuple(int(v) for v in value)
-    except TypeError:
+    """``value`` (an int, or a tuple/list of ``n`` ints) as a tuple of ``n`` ints each >= ``minimum``; else None.
+
+    Strict: only true integers (NumPy's too); a string (``"33"``), a float (``2.5``, even
+    ``3.0``), a bool or a number below ``minimum`` makes it None (the caller names the argument).
+    """
+    if _is_int(value):
+        value = (value,) * n
+    if not isinstance(value, (tuple, list, np.ndarray)) or len(value) != n or not all(_is_int(v) for v in value):
         return None
-    return out if len(out) == n and all(v >= minimum for v in out) else None
+    out = tuple(int(v) for v in value)
+    return out if all(v >= minimum for v in out) else None
 
 
 def _ints(value, n: int, what: str, who: str) -> tuple:

@@ -385,6 +385,9 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     cls = models.get(cls_name) if isinstance(cls_name, str) else None
     if cls is None:
         raise _fail(path, f"unknown model class {str(cls_name)[:80]!r}; load_model builds {sorted(models)}")
+    if config.get("compile_config") is not None and not callable(getattr(cls, "compile", None)):
+        raise _fail(path, f"config.json holds compile settings, but a {cls_name} has no compile(); the file is "
+                          "damaged or tampered with")
     shape = _check_shape_list(config.get("build_input_shape"), path, "build_input_shape")
     weight_shapes = {key: arr.shape for key, arr in archive.arrays.items()}
     try:
