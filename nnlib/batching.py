@@ -64,7 +64,8 @@ async def collect_batch(queue: asyncio.Queue, max_batch: int, max_wait: float) -
 async def run_batch(batch: list, forward: Callable[[np.ndarray], np.ndarray]) -> None:
     """Chapter 14: one forward pass (in a worker thread) for all jobs; each gets its own rows back.
 
-    An exception in ``forward`` is handed to every job of the batch.
+    An exception in ``forward`` is handed to every job of the batch; if the task running
+    this is cancelled (the server stops), every job's future is cancelled too.
     """
     counts = [len(job.rows) for job in batch]
     try:
@@ -74,6 +75,10 @@ async def run_batch(batch: list, forward: Callable[[np.ndarray], np.ndarray]) ->
             if not job.future.done():
                 job.future.set_exception(error)
         return
+    except asyncio.CancelledError:  # the server is stopping: no request may wait forever
+        for job in batch:
+            job.future.cancel()
+        raise
     start = 0
     for job, n in zip(batch, counts):
         if not job.future.done():  # a client that gave up has cancelled its future
