@@ -169,7 +169,7 @@ class Gate:
             if state["gone"]:
                 return
             if message["type"] == "http.response.start":
-                if await _client_gone(receive):
+                if await _client_gone(receive, bool(scope.get("nnlib.read")) or scope["method"] != "POST"):
                     state["gone"] = True  # nothing is sent to a closed connection; one log line below
                     return
                 state["status"] = message["status"]
@@ -227,7 +227,8 @@ class Gate:
             if allowed == "GET":
                 if has_body:
                     raise ApiError(400, f"a {method} request must not have a body")
-                await self.app(scope, receive, send)
+                # HEAD runs the GET endpoint; uvicorn (which keeps its own scope, method HEAD) drops the body
+                await self.app(scope if method == "GET" else dict(scope, method="GET"), receive, send)
                 return
             scope[BODY_KEY] = await self._read_json(scope, headers, receive)
         except ApiError as err:
@@ -239,7 +240,7 @@ class Gate:
             # the connection stays open only where the request was read to its end and nothing is suspect
             unread = has_body and BODY_KEY not in scope and not scope.get("nnlib.read")
             extra = dict(err.headers)
-            if unread or err.status in (408, 431) or (has_te and lengths):
+            if unread or err.status in (408, 411, 431) or (has_te and lengths):
                 extra["connection"] = "close"
             drain = receive if unread and err.status != 408 else None
             await _respond(send, err.status, {"error": err.message}, extra, drain=drain)
@@ -293,7 +294,7 @@ async def _respond(send, status: int, payload: dict, headers: dict | None = None
     deadline, left = loop.time() + 1.0, 64 << 20
     try:
         while left > 0:
-            message = await _receive_by(receive, deadline)
+            message = await _receive_by(drain, deadline)
             if message["type"] != "http.request":
                 break
             left -= len(message.get("body", b""))
@@ -331,8 +332,18 @@ async def _read_body(receive, n: int, timeout: float) -> bytes:
             return b"".join(chunks)
 
 
-async def _client_gone(receive) -> bool:
-    """True if the client has closed the connection (asks the server once, without waiting)."""
+async def _client_gone(receive, body_read: bool) -> bool:
+    """True if the client has closed the connection (asks the server once, without waiting).
+
+    uvicorn's ``receive`` belongs to its request cycle, which knows; other servers are asked
+    with one ``receive()`` call, but only once the body is read (never for an unread body:
+    that would send ``100 Continue`` to a client we are about to refuse).
+    """
+    cycle = getattr(receive, "__self__", None)
+    if isinstance(getattr(cycle, "disconnected", None), bool):
+        return cycle.disconnected
+    if not body_read:
+        return False
     task = asyncio.ensure_future(receive())
     await asyncio.sleep(0)
     if task.done():
