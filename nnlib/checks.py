@@ -52,6 +52,8 @@ REQUIREMENTS = {
     "safetensors": ">=0.4",
     "onnx": ">=1.15",
     "onnxruntime": ">=1.16",
+    "fastapi": ">=0.110",
+    "uvicorn": ">=0.30",
 }
 
 #: The Python versions nnlib supports (as in pyproject.toml).

@@ -383,3 +383,79 @@ def test_bad_arguments():
         serve.ModelServer(_mlp(), port=0, max_batch_size=0)
     with pytest.raises(ValueError, match="input shape"):
         serve.ModelServer(Sequential([Dense(2)]), port=0)
+
+
+# ---------------------------------------------------------------------- packaging and the API description
+def test_import_nnlib_needs_no_web_stack():
+    code = ("import sys, nnlib, nnlib.models, nnlib.gpt, nnlib.batching; "
+            "bad = sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'pydantic', 'h11') if m in sys.modules); "
+            "assert not bad, bad; import nnlib.serve; "
+            "assert 'fastapi' not in sys.modules, 'nnlib.serve imports FastAPI only when a server is built'")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+
+
+def test_openapi_describes_the_endpoints_with_this_models_limits(mlp_server, gpt_server):
+    status, spec = call(mlp_server.url + "/openapi.json")
+    assert status == 200 and {"/health", "/v1/models", "/v1/predict", "/v1/generate", "/metrics"} <= set(spec["paths"])
+    body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    inputs = body["properties"]["inputs"]
+    assert inputs["maxItems"] == 64 and inputs["items"]["minItems"] == inputs["items"]["maxItems"] == 4
+    assert body["additionalProperties"] is False and body["required"] == ["inputs"]
+    ok = spec["paths"]["/v1/predict"]["post"]["responses"]
+    assert ok["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PredictReply") and "413" in ok
+    gen = call(gpt_server.url + "/openapi.json")[1]["paths"]["/v1/generate"]["post"]["requestBody"]
+    props = gen["content"]["application/json"]["schema"]["properties"]
+    assert props["max_tokens"]["maximum"] == 32 and props["temperature"]["maximum"] == 10.0
+    with urllib.request.urlopen(mlp_server.url + "/docs", timeout=TIMEOUT) as r:
+        assert r.status == 200 and b"swagger" in r.read().lower()
+
+
+def _pydantic_accepts(model, body) -> bool:
+    import pydantic
+
+    try:
+        model.model_validate(body, strict=True)
+        return True
+    except pydantic.ValidationError:
+        return False
+
+
+@pytest.mark.parametrize("body, _", BAD_PREDICT + [({"inputs": [[1, 2, 3, 4]]}, ""), ({"inputs": [[0.5] * 4] * 64}, "")])
+def test_the_documented_predict_schema_agrees_with_the_validator(mlp_server, body, _):
+    from nnlib.serve.app import predict_request_model
+
+    model = predict_request_model(4, 64)
+    try:
+        serve.validate_predict(body, 4, 64)
+        valid = True
+    except serve.ApiError:
+        valid = False
+    if body == {"inputs": [[1, 2, 3, 1e39]]}:  # finite in JSON, not in float32: only the validator knows
+        assert not valid and _pydantic_accepts(model, body)
+    else:
+        assert _pydantic_accepts(model, body) == valid, body
+
+
+GOOD_GENERATE = [{"prompt": "The "}, {"prompt": "a", "max_tokens": 32, "temperature": 0, "top_k": 96, "top_p": 1,
+                                      "seed": 2 ** 63 - 1}, {"prompt": "a", "top_k": None, "top_p": None, "seed": None}]
+
+
+@pytest.mark.parametrize("body", [b for b, _ in [
+    ({"prompt": "The ", "max_tokens": 33}, ""), ({"prompt": "The ", "max_tokens": 2.5}, ""),
+    ({"prompt": "The ", "temperature": -1}, ""), ({"prompt": "The ", "temperature": "hot"}, ""),
+    ({"prompt": "The ", "top_k": 0}, ""), ({"prompt": "The ", "top_p": 0}, ""), ({"prompt": "The ", "seed": -3}, ""),
+    ({"prompt": ""}, ""), ({"prompt": 5}, ""), ({"prompt": "The ", "stream": True}, ""), ({"inputs": [[1]]}, ""),
+    ({"prompt": "The ", "max_tokens": True}, ""), ({"prompt": "The ", "temperature": 11}, "")]] + GOOD_GENERATE)
+def test_the_documented_generate_schema_agrees_with_the_validator(gpt_server, body):
+    from nnlib.serve.app import generate_request_model
+
+    model = generate_request_model(96, 32, 512)
+    tok = gpt_server.model.tokenizer
+    try:
+        serve.validate_generate(body, tok, 96, 32, 512)
+        valid = True
+    except serve.ApiError:
+        valid = False
+    assert _pydantic_accepts(model, body) == valid, body
