@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import sys
 import time
 
@@ -59,6 +60,12 @@ class _Protocol(H11Protocol):
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._header_timer = None
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # headers and body leave as separate writes: without TCP_NODELAY, Nagle's algorithm holds the
+            # second until the client's delayed ACK (~40 ms on Linux). asyncio sets it only where the
+            # listening socket was made with proto=IPPROTO_TCP, which socket.create_server does not do.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if len(self.connections) > self.max_connections:
             self._refuse("connection_cap", 503, f"too many connections (at most {self.max_connections}); "
                                                 "try again shortly")
