@@ -585,6 +585,31 @@ def test_pipelining_flood_is_answered_in_order_and_bounded(mlp):
     assert one(mlp.port, GOOD)[0] == 200 and time.monotonic() - t0 < 2.0
 
 
+def test_a_client_that_never_reads_its_answers_is_cut_off(mlp):
+    """Pipelined requests whose answers are never read fill the send buffer; the send times out and closes."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(TIMEOUT)
+        s.connect(("127.0.0.1", mlp.port))
+        s.setblocking(False)
+        request, sent = b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n", 0
+        for _ in range(2000):  # push requests until the server stops reading (it is blocked on our window)
+            try:
+                sent += s.send(request)
+            except BlockingIOError:
+                break
+        time.sleep(3)  # --timeout 1: the server gives up on us
+        got = read_all(s, limit=TIMEOUT)
+    assert sent // len(request) > 50 and got.count(b"HTTP/1.1 200") < sent // len(request)  # cut off, not served
+    assert one(mlp.port, GOOD)[0] == 200
+
+
+def test_several_content_type_headers_are_refused(mlp):
+    response = one(mlp.port, post("/v1/predict", b'{"inputs": [[1, 2, 3, 4]]}',
+                                  extra=b"Content-Type: text/plain\r\n"))
+    assert response[0] == 400 and "2 Content-Type headers" in error_of(response)
+
+
 def test_oversized_body_with_expect_100_continue_is_refused_before_it_is_sent(mlp):
     with connect(mlp.port) as s:
         s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"

@@ -180,7 +180,11 @@ class Gate:
                     state["gone"] = True  # nothing is sent to a closed connection; one log line below
                     return
                 state["status"] = message["status"]
-            await send(message)
+            try:  # a client that does not read its answers cannot hold the connection forever
+                await _within(send(message), self.body_timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                state["gone"] = state["slow_reader"] = True
+                _abort(receive)
 
         try:
             await self._handle(scope, receive, send_checked)
@@ -199,7 +203,9 @@ class Gate:
             self.metrics.in_flight -= 1
             if state["gone"]:
                 client = scope.get("client") or ("?", 0)
-                log.info("nnlib.serve: client %s:%s hung up before its answer to %s %s", client[0], client[1],
+                why = ("did not read its answer within %g s" % self.body_timeout if state.get("slow_reader")
+                       else "hung up before its answer")
+                log.info("nnlib.serve: client %s:%s %s to %s %s", client[0], client[1], why,
                          scope["method"], scope["path"][:100])
                 self.metrics.disconnected()
             else:
@@ -264,7 +270,10 @@ class Gate:
         await self.app(scope, receive_body, send)
 
     async def _read_json(self, scope, headers, receive):
-        ctype = b";".join(_header(headers, b"content-type")).decode("latin-1")
+        ctypes = _header(headers, b"content-type")
+        if len(ctypes) > 1:
+            raise ApiError(400, f"{len(ctypes)} Content-Type headers; send exactly one")
+        ctype = b"".join(ctypes).decode("latin-1")
         media, _, params = ctype.partition(";")
         if media.strip().lower() != "application/json":
             raise ApiError(415, f"Content-Type must be application/json, got {ctype[:60] or 'nothing'!r}")
@@ -310,6 +319,21 @@ async def _respond(send, status: int, payload: dict, headers: dict | None = None
     except (TimeoutError, asyncio.TimeoutError):
         pass
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _within(awaitable, seconds: float):
+    loop = asyncio.get_running_loop()
+    if hasattr(asyncio, "timeout_at"):
+        async with asyncio.timeout_at(loop.time() + seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
+def _abort(receive) -> None:
+    """Close the connection at once (uvicorn's request cycle holds the transport)."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    if transport is not None:
+        transport.abort()
 
 
 async def _receive_by(receive, deadline: float):
