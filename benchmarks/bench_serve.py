@@ -200,9 +200,9 @@ def start_server(backend: str, workload: str, args) -> tuple:
 
 def measure(args) -> list:
     rows = []
-    plan = [("predict", b, args.clients, args.requests) for b in BACKENDS]
+    plan = [("predict", b, args.clients, args.requests) for b in args.backends]
     if not args.no_generate:
-        plan += [("generate", b, args.gen_clients, args.gen_requests) for b in BACKENDS if b != "nnlib-nobatch"]
+        plan += [("generate", b, args.gen_clients, args.gen_requests) for b in args.backends if b != "nnlib-nobatch"]
     for workload, backend, clients, requests in plan:
         proc, port = start_server(backend, workload, args)
         try:
@@ -255,6 +255,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="model threads (BLAS, torch, onnxruntime)")
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--no-generate", action="store_true", help="only the MLP")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="which servers")
+    parser.add_argument("--clients", type=int, nargs="+", help="client counts (default 1 8 32 64)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 x 100 requests, 1 and 8 clients")
     parser.add_argument("--json", help="also write every measurement to this JSON file")
     parser.add_argument("--serve", choices=BACKENDS, help=argparse.SUPPRESS)   # the child: run one server
@@ -263,7 +265,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.serve:
         return serve_child(args)
-    args.clients, args.gen_clients = (1, 8, 32, 64), (1, 8, 32, 64)
+    clients = tuple(args.clients or (1, 8, 32, 64))
+    args.clients, args.gen_clients = clients, clients
     if args.quick:
         args.requests, args.gen_requests, args.repeats = 100, 12, 3
         args.clients, args.gen_clients = (1, 8), (1, 4)
