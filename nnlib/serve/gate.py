@@ -18,7 +18,18 @@ Two pieces, both small:
   Content-Length within ``max_body_bytes``, all of it within ``body_timeout``
   seconds, then :func:`~nnlib.serve.validation.parse_json`. The endpoint receives the
   parsed value in ``scope["nnlib.body"]``. It also counts every answer for
-  ``/metrics`` and logs one line (no traceback) for a client that hung up.
+  ``/metrics``, cuts off a client that does not read its answers (a send that takes
+  longer than ``body_timeout``) and logs one line (no traceback) for a client that hung up.
+
+Which parser: measured with uvicorn 0.55 (h11 0.16 against httptools 0.7, raw sockets).
+Both refuse ``Content-Length: +4`` and ``0_4``, two different Content-Lengths, unknown
+transfer codings, a space before the colon and a non-ASCII request target; neither
+reads a GET body as a second request. h11 lets through Transfer-Encoding together with
+Content-Length (and then answers the smuggled request: the Gate refuses the pair),
+bare-LF line ends and obs-fold (RFC 9112 allows a recipient both) and junk in chunk
+extensions; httptools refuses those but accepts a request without ``Host``. h11 is
+used because it is pure Python (nothing to compile on a learner's machine) and, with
+the Gate's refusal of TE + CL, leaves none of the smuggling cases of issue 17 open.
 """
 from __future__ import annotations
 
