@@ -115,9 +115,9 @@ def _body_doc(model: type) -> dict:
 _ERRORS = {code: {"model": ErrorReply} for code in (400, 404, 405, 408, 411, 413, 415, 431, 500, 503)}
 
 
-def _json(payload: dict, status: int = 200) -> Response:
+def _json(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
     return Response(json.dumps(payload, allow_nan=False).encode("utf-8"), status_code=status,
-                    media_type="application/json")
+                    media_type="application/json", headers=headers)
 
 
 def build_app(server) -> FastAPI:
@@ -139,7 +139,7 @@ def build_app(server) -> FastAPI:
         try:
             return _json(await call())
         except ApiError as err:
-            return _json({"error": err.message}, err.status)
+            return _json({"error": err.message}, err.status, err.headers or None)
 
     @app.get("/health", response_model=HealthReply, summary="Is the server up?")
     async def health():
