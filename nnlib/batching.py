@@ -41,21 +41,25 @@ class Job:
 async def collect_batch(queue: asyncio.Queue, max_batch: int, max_wait: float) -> list:
     """Chapter 14: wait for a first job, then collect more: up to ``max_batch`` rows or ``max_wait`` s.
 
-    Returns the jobs in arrival order. The deadline counts from the first job's
-    arrival, so no request waits longer than ``max_wait`` for others to join it.
+    Returns the jobs in arrival order. Jobs already in the queue join at once (so even
+    ``max_wait=0`` merges what queued up during the previous forward pass); the deadline
+    counts from the first job, so no request waits longer than ``max_wait`` for others.
     """
     loop = asyncio.get_running_loop()
     batch = [await queue.get()]
     rows = len(batch[0].rows)
     deadline = loop.time() + max_wait
     while rows < max_batch:
-        left = deadline - loop.time()
-        if left <= 0:
-            break
-        try:
-            job = await asyncio.wait_for(queue.get(), timeout=left)
-        except asyncio.TimeoutError:
-            break
+        if not queue.empty():  # already waiting: it joins at once, whatever the deadline says
+            job = queue.get_nowait()
+        else:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                job = await asyncio.wait_for(queue.get(), timeout=left)
+            except asyncio.TimeoutError:
+                break
         batch.append(job)
         rows += len(job.rows)
     return batch

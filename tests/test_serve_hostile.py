@@ -473,6 +473,7 @@ def test_server_state_is_bounded():
 # ---------------------------------------------------------------------- case 8: a client that hangs up
 class Slow(Sequential):
     def forward(self, x, training=None):
+        self.started = True
         time.sleep(0.3)
         self.done = getattr(self, "done", 0) + 1
         return super().forward(x, training)
@@ -485,7 +486,10 @@ def test_a_client_that_hangs_up_gets_one_log_line_and_no_traceback(caplog):
     with serve.start(model, port=0) as server:
         with connect(server.port) as s:
             s.sendall(post("/v1/predict", b'{"inputs": [[1, 2]]}'))
-            time.sleep(0.05)
+            deadline = time.monotonic() + 5
+            while not getattr(model, "started", False):  # hang up while the model works on our request
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
         deadline = time.monotonic() + 5
         while "nnlib_client_disconnects_total 1" not in _metrics_text(server.port) and time.monotonic() < deadline:
             time.sleep(0.05)
