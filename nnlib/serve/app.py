@@ -33,22 +33,25 @@ __all__ = ["build_app", "ErrorReply", "HealthReply", "PredictReply", "GenerateRe
 
 # ---------------------------------------------------------------------- response models
 class ErrorReply(BaseModel):
-    """Every 4xx/5xx answer: what is wrong, naming the field."""
+    """Chapter 14: every 4xx/5xx answer: what is wrong, naming the field."""
     error: str
 
 
 class HealthReply(BaseModel):
+    """Chapter 14: the answer to GET /health."""
     status: Literal["ok"]
     model: str
 
 
 class BatchingInfo(BaseModel):
+    """Chapter 14: the micro-batching settings of a predictor."""
     enabled: bool
     max_batch_size: int
     max_wait_ms: float
 
 
 class ModelCard(BaseModel):
+    """Chapter 14: one served model: its kind, size, shapes and limits."""
     id: str
     version: str
     parameters: int
@@ -66,17 +69,20 @@ class ModelCard(BaseModel):
 
 
 class ModelsReply(BaseModel):
+    """Chapter 14: the answer to GET /v1/models."""
     object: Literal["list"]
     data: list[ModelCard]
 
 
 class PredictReply(BaseModel):
+    """Chapter 14: the answer to POST /v1/predict."""
     model: str
     outputs: list[list[float]] = Field(description="one row of model outputs per input row")
     predictions: Optional[list[int]] = Field(None, description="class ids (softmax or one-unit sigmoid models only)")
 
 
 class GenerateReply(BaseModel):
+    """Chapter 14: the answer to POST /v1/generate."""
     model: str
     prompt: str
     completion: str

@@ -63,10 +63,11 @@ class Metrics:
         self.connections = lambda: 0  # the server sets this to count open connections
 
     def endpoint(self, path: str) -> str:
-        """The label for ``path``: the path itself if it is an endpoint, else "other" (bounded)."""
+        """Chapter 14: the label for ``path``: the path itself if it is an endpoint, else "other" (bounded)."""
         return path if path in self.endpoints else "other"
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
+        """Chapter 14: count one answered request and its latency."""
         key = (self.endpoint(path), int(status))
         with self._lock:
             self.requests[key] = self.requests.get(key, 0) + 1
@@ -76,14 +77,17 @@ class Metrics:
             hist.observe(seconds)
 
     def observe_batch(self, rows: int) -> None:
+        """Chapter 14: count one forward pass of ``rows`` rows."""
         with self._lock:
             self.batches.observe(rows)
 
     def refuse(self, reason: str) -> None:
+        """Chapter 14: count a connection closed before a request was answered."""
         with self._lock:
             self.refused[reason] = self.refused.get(reason, 0) + 1
 
     def disconnected(self) -> None:
+        """Chapter 14: count a client that hung up before its answer."""
         with self._lock:
             self.disconnects += 1
 
