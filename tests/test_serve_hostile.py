@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
