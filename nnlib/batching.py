@@ -41,21 +41,25 @@ class Job:
 async def collect_batch(queue: asyncio.Queue, max_batch: int, max_wait: float) -> list:
     """Chapter 14: wait for a first job, then collect more: up to ``max_batch`` rows or ``max_wait`` s.
 
-    Returns the jobs in arrival order. The deadline counts from the first job's
-    arrival, so no request waits longer than ``max_wait`` for others to join it.
+    Returns the jobs in arrival order. Jobs already in the queue join at once (so even
+    ``max_wait=0`` merges what queued up during the previous forward pass); the deadline
+    counts from the first job, so no request waits longer than ``max_wait`` for others.
     """
     loop = asyncio.get_running_loop()
     batch = [await queue.get()]
     rows = len(batch[0].rows)
     deadline = loop.time() + max_wait
     while rows < max_batch:
-        left = deadline - loop.time()
-        if left <= 0:
-            break
-        try:
-            job = await asyncio.wait_for(queue.get(), timeout=left)
-        except asyncio.TimeoutError:
-            break
+        if not queue.empty():  # already waiting: it joins at once, whatever the deadline says
+            job = queue.get_nowait()
+        else:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                job = await asyncio.wait_for(queue.get(), timeout=left)
+            except asyncio.TimeoutError:
+                break
         batch.append(job)
         rows += len(job.rows)
     return batch
@@ -64,7 +68,8 @@ async def collect_batch(queue: asyncio.Queue, max_batch: int, max_wait: float) -
 async def run_batch(batch: list, forward: Callable[[np.ndarray], np.ndarray]) -> None:
     """Chapter 14: one forward pass (in a worker thread) for all jobs; each gets its own rows back.
 
-    An exception in ``forward`` is handed to every job of the batch.
+    An exception in ``forward`` is handed to every job of the batch; if the task running
+    this is cancelled (the server stops), every job's future is cancelled too.
     """
     counts = [len(job.rows) for job in batch]
     try:
@@ -74,6 +79,10 @@ async def run_batch(batch: list, forward: Callable[[np.ndarray], np.ndarray]) ->
             if not job.future.done():
                 job.future.set_exception(error)
         return
+    except asyncio.CancelledError:  # the server is stopping: no request may wait forever
+        for job in batch:
+            job.future.cancel()
+        raise
     start = 0
     for job, n in zip(batch, counts):
         if not job.future.done():  # a client that gave up has cancelled its future

@@ -1,4 +1,7 @@
-"""Chapter 14: nnlib.serve -- every endpoint, every class of bad request, micro-batching, shutdown, the CLI."""
+"""Chapter 14: nnlib.serve (FastAPI on uvicorn) -- every endpoint, bad bodies, micro-batching, shutdown, the CLI.
+
+The hostile-client cases (timeouts, framing, smuggling, limits) are in tests/test_serve_hostile.py.
+"""
 from __future__ import annotations
 
 import http.client
@@ -194,14 +197,12 @@ def test_missing_and_bad_content_length(mlp_server):
     assert reply.startswith("HTTP/1.1 411") and "Content-Length header is required" in reply
     reply = _raw(mlp_server, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                              b"Content-Length: ten\r\n\r\n")
-    assert reply.startswith("HTTP/1.1 400") and "invalid Content-Length" in reply
+    assert reply.startswith("HTTP/1.1 400") and "bad Content-Length" in reply and '{"error": ' in reply
 
 
 def test_http_servers_own_errors_are_json_too(mlp_server):
-    reply = _raw(mlp_server, b"OPTIONS /health HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert reply.startswith("HTTP/1.1 501") and '{"error": "Unsupported method' in reply
     reply = _raw(mlp_server, b"GET /health HTTP/1.1 extra\r\n\r\n")  # a malformed request line
-    assert '{"error": "Bad request' in reply
+    assert reply.startswith("HTTP/1.1 400") and '{"error": "invalid HTTP request: illegal request line' in reply
 
 
 @pytest.mark.parametrize("body, message", [
@@ -275,18 +276,23 @@ def test_micro_batching_merges_concurrent_requests():
         results = _burst(server.url, 24)
         assert all(r[0] == 200 for r in results)
         assert sum(model.calls) == 24 and len(model.calls) < 24 // 2, model.calls  # far fewer forward passes
-        assert server.stats["batches"] == model.calls and server.stats["requests"] == 24
+        assert list(server.stats["batches"]) == model.calls and server.stats["requests"] == 24
         # each request got its own rows back
         ref = Sequential.forward(model, np.array([[float(i), 0.0] for i in range(24)], np.float32)).data
         assert np.allclose([r[1]["outputs"][0] for r in results], ref, atol=1e-6)
 
 
-def test_batches_never_exceed_max_batch_size():
+def test_batches_close_at_max_batch_size():
+    """collect_batch stops taking jobs once the batch holds max_batch_size rows; a request is never split,
+    so the last one may take a batch past it by less than its own rows (nnlib.batching's documented rule)."""
     model = _counting()
     with serve.start(model, port=0, max_batch_size=8, max_wait_ms=100) as server:
         results = _burst(server.url, 12, rows_each=3)
         assert all(r[0] == 200 and len(r[1]["outputs"]) == 3 for r in results)
-        assert sum(model.calls) == 36 and max(model.calls) <= 8, model.calls
+        assert sum(model.calls) == 36 and max(model.calls) <= 8 + 3 - 1, model.calls
+        assert np.allclose([r[1]["outputs"][0] for r in results],
+                           Sequential.forward(model, np.array([[float(i), 0.0] for i in range(12)], np.float32)).data,
+                           atol=1e-6)  # each request got its own rows back
 
 
 def test_without_batching_one_forward_per_request():
@@ -377,3 +383,89 @@ def test_bad_arguments():
         serve.ModelServer(_mlp(), port=0, max_batch_size=0)
     with pytest.raises(ValueError, match="input shape"):
         serve.ModelServer(Sequential([Dense(2)]), port=0)
+
+
+# ---------------------------------------------------------------------- packaging and the API description
+def test_import_nnlib_needs_no_web_stack():
+    code = ("import sys, nnlib, nnlib.models, nnlib.gpt, nnlib.batching; "
+            "bad = sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'pydantic', 'h11') if m in sys.modules); "
+            "assert not bad, bad; import nnlib.serve; "
+            "assert 'fastapi' not in sys.modules, 'nnlib.serve imports FastAPI only when a server is built'")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+
+
+def test_openapi_describes_the_endpoints_with_this_models_limits(mlp_server, gpt_server):
+    status, spec = call(mlp_server.url + "/openapi.json")
+    assert status == 200 and {"/health", "/v1/models", "/v1/predict", "/v1/generate", "/metrics"} <= set(spec["paths"])
+    body = spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    inputs = body["properties"]["inputs"]
+    assert inputs["maxItems"] == 64 and inputs["items"]["minItems"] == inputs["items"]["maxItems"] == 4
+    assert body["additionalProperties"] is False and body["required"] == ["inputs"]
+    ok = spec["paths"]["/v1/predict"]["post"]["responses"]
+    assert ok["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PredictReply") and "413" in ok
+    gen = call(gpt_server.url + "/openapi.json")[1]["paths"]["/v1/generate"]["post"]["requestBody"]
+    props = gen["content"]["application/json"]["schema"]["properties"]
+    assert props["max_tokens"]["maximum"] == 32 and props["temperature"]["maximum"] == 10.0
+    with urllib.request.urlopen(mlp_server.url + "/docs", timeout=TIMEOUT) as r:
+        assert r.status == 200 and b"swagger" in r.read().lower()
+
+
+def _pydantic_accepts(model, body) -> bool:
+    import pydantic
+
+    try:
+        model.model_validate(body, strict=True)
+        return True
+    except pydantic.ValidationError:
+        return False
+
+
+@pytest.mark.parametrize("body, _", BAD_PREDICT + [({"inputs": [[1, 2, 3, 4]]}, ""), ({"inputs": [[0.5] * 4] * 64}, "")])
+def test_the_documented_predict_schema_agrees_with_the_validator(mlp_server, body, _):
+    from nnlib.serve.app import predict_request_model
+
+    model = predict_request_model(4, 64)
+    try:
+        serve.validate_predict(body, 4, 64)
+        valid = True
+    except serve.ApiError:
+        valid = False
+    if body == {"inputs": [[1, 2, 3, 1e39]]}:  # finite in JSON, not in float32: only the validator knows
+        assert not valid and _pydantic_accepts(model, body)
+    else:
+        assert _pydantic_accepts(model, body) == valid, body
+
+
+GOOD_GENERATE = [{"prompt": "The "}, {"prompt": "a", "max_tokens": 32, "temperature": 0, "top_k": 96, "top_p": 1,
+                                      "seed": 2 ** 63 - 1}, {"prompt": "a", "top_k": None, "top_p": None, "seed": None}]
+
+
+@pytest.mark.parametrize("body", [b for b, _ in [
+    ({"prompt": "The ", "max_tokens": 33}, ""), ({"prompt": "The ", "max_tokens": 2.5}, ""),
+    ({"prompt": "The ", "temperature": -1}, ""), ({"prompt": "The ", "temperature": "hot"}, ""),
+    ({"prompt": "The ", "top_k": 0}, ""), ({"prompt": "The ", "top_p": 0}, ""), ({"prompt": "The ", "seed": -3}, ""),
+    ({"prompt": ""}, ""), ({"prompt": 5}, ""), ({"prompt": "The ", "stream": True}, ""), ({"inputs": [[1]]}, ""),
+    ({"prompt": "The ", "max_tokens": True}, ""), ({"prompt": "The ", "temperature": 11}, "")]] + GOOD_GENERATE)
+def test_the_documented_generate_schema_agrees_with_the_validator(gpt_server, body):
+    from nnlib.serve.app import generate_request_model
+
+    model = generate_request_model(96, 32, 512)
+    tok = gpt_server.model.tokenizer
+    try:
+        serve.validate_generate(body, tok, 96, 32, 512)
+        valid = True
+    except serve.ApiError:
+        valid = False
+    assert _pydantic_accepts(model, body) == valid, body
+
+
+def test_accepted_connections_have_tcp_nodelay(mlp_server):
+    """Headers and body are separate writes: without TCP_NODELAY every small answer waits ~40 ms for a delayed ACK."""
+    with socket.create_connection((mlp_server.host, mlp_server.port), timeout=TIMEOUT) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        conns = list(mlp_server._uvicorn.server_state.connections)
+        assert conns and all(c.transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                             for c in conns)
