@@ -47,7 +47,7 @@ def _known_mistake(fn, cases, mistakes):
             if all(_same(got, wrong(*copy.deepcopy(args))) for got, (args, _) in zip(answers, cases)):
                 k = wrong_at[0]
                 args, expected = cases[k]
-                shown = short_repr(args[0] if len(args) == 1 else args)[:60]
+                shown = short_repr(args[0] if len(args) == 1 else args)[:45]
                 return (f"{message} (input {shown}: got {short_repr(answers[k])[:40]}, "
                         f"expected {short_repr(expected)[:40]}).")
         except Exception:
