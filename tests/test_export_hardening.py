@@ -30,7 +30,7 @@ import nnlib.io as nio
 from nnlib.export import load_safetensors, run_onnx, save_onnx, save_safetensors, to_onnx
 from nnlib.gpt import GPT, sample_next
 from nnlib.io import ModelFileError, save_archive
-from nnlib.layers import (BatchNormalization, Conv1D, Conv2D, Dense, Flatten, MaxPooling2D, registered_layers)
+from nnlib.layers import (BatchNormalization, Conv1D, Conv2D, Conv2DTranspose, Dense, Flatten, MaxPooling2D, registered_layers)
 from nnlib.layers.sequence import Embedding, LayerNorm, MultiHeadAttention, TransformerBlock
 from nnlib.lora import apply_lora, lora_layers, merge_lora
 from nnlib.models import Sequential, load_model, save_model
@@ -401,6 +401,10 @@ def _conv2d():
     return Sequential([Conv2D(2, 3, input_shape=(5, 5, 1)), Flatten(), Dense(1)])
 
 
+def _conv2d_transpose():
+    return Sequential([Conv2DTranspose(2, 3, input_shape=(5, 5, 1)), Flatten(), Dense(1)])
+
+
 def _conv1d():
     return Sequential([Conv1D(2, 3, input_shape=(6, 2)), Flatten(), Dense(1)])
 
@@ -426,6 +430,7 @@ ALLOCATING = {
     "Dense": (lambda: _small_sequential(compiled=False), 0, {"units": 10_000_000}),
     "QuantizedDense": (_quantized, 0, {"units": 2 ** 22}),
     "Conv2D": (_conv2d, 0, {"filters": 1_000_000}),
+    "Conv2DTranspose": (_conv2d_transpose, 0, {"filters": 1_000_000}),
     "Conv1D": (_conv1d, 0, {"kernel_size": [1_000_000]}),
     "Embedding": (_embedding, 0, {"input_dim": 1_000_000}),
     "LayerNorm": (lambda: Sequential([Dense(4, input_shape=(3,)), LayerNorm(4)]), 1,

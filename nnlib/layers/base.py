@@ -176,7 +176,8 @@ def _min_weight_values(cls, kwargs: dict, shape) -> int:
 
     Checked against the values the file really holds BEFORE the layer is built, so
     a forged config (Dense(units=10**9), Embedding(10**7, 16), a layer's own
-    input_shape of 16,000,000, QuantizedDense(units=2**28), Conv2D(filters=10**6))
+    input_shape of 16,000,000, QuantizedDense(units=2**28), Conv2D(filters=10**6),
+    Conv2DTranspose(filters=10**6))
     is refused without allocating anything. A layer's own ``input_shape`` (or a
     Dense's ``input_dim``) wins over the shape the previous layers give, since its
     constructor builds with it. Every built-in kind that allocates is listed here
@@ -195,7 +196,7 @@ def _min_weight_values(cls, kwargs: dict, shape) -> int:
     if name in ("Dense", "QuantizedDense"):  # Dense builds once its input's last axis is known
         features = pos("in_features") if name == "QuantizedDense" else 0
         return pos("units") * max(features, last or 0, 1 if name == "QuantizedDense" else 0)
-    if name in ("Conv1D", "Conv2D"):
+    if name in ("Conv1D", "Conv2D", "Conv2DTranspose"):
         rank = 1 if name == "Conv1D" else 2
         kernel = math.prod(_sizes(kwargs.get("kernel_size")) or [1]) ** (1 if isinstance(kwargs.get("kernel_size"),
                                                                                             list) else rank)
