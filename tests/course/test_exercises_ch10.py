@@ -7,7 +7,16 @@ from nnlib import optim
 from nnlib.exercises import ch10
 from nnlib.layers import BatchNormalization, Dense, Dropout
 from nnlib.models import Sequential
-from tests.course.exercise_harness import FAILED, NOT_ATTEMPTED, PASSED, assert_verdict, load_solution, stub
+from tests.course import exercise_harness
+from tests.course.exercise_harness import FAILED, NOT_ATTEMPTED, PASSED, load_solution, stub
+
+
+def assert_verdict(*args, **kwargs):
+    # the harness's assert_verdict, and the line is one short line, whole (not cut off with "…")
+    line = exercise_harness.assert_verdict(*args, **kwargs)
+    print(line)
+    assert len(line) <= 240 and not line.endswith("…"), line
+    return line
 
 NS = {"np": np, "optim": optim}
 
