@@ -187,3 +187,21 @@ def bn_calls_the_layer(bn, x):       # updates the moving statistics as a side e
 ])
 def test_batchnorm_output_rejects(wrong, mentions):
     assert_verdict(FAILED, ch10.check_batchnorm_output, wrong, mentions=mentions)
+
+
+# ---------------------------------------------------------------- nothing after a check depends on an answer
+EXERCISES = ["freeze", "count_trainable", "trainable_by_hand", "layerwise_adam", "batchnorm_output"]
+
+
+def test_later_cells_use_exercise_names_only_inside_checks():
+    # a wrong or unsolved answer can then never make a later cell raise (the learner copy runs top to bottom)
+    import re
+    from tests.course.exercise_harness import notebook_cells
+    cells = ["".join(c["source"]) for c in notebook_cells("10") if c["cell_type"] == "code"]
+    for name in EXERCISES:
+        pattern = re.compile(rf"(?<![\w.]){name}\b")
+        defined = next(i for i, src in enumerate(cells) if re.search(rf"^(def {name}\(|{name} =)", src, re.M))
+        for src in cells[defined + 1:]:
+            for line in (raw.split("#")[0] for raw in src.splitlines()):
+                if pattern.search(line):
+                    assert "ch10.check_" in line, f"{name} is used outside a check: {line!r}"

@@ -291,3 +291,21 @@ def test_top_p_filter(logits):
         return np.where(np.cumsum(probs, axis=-1) - probs < p, z, -np.inf)
     assert_verdict(FAILED, ch12.check_top_p_filter, including_itself, logits, mentions=("p = 0.5",))
     assert_verdict(FAILED, ch12.check_top_p_filter, unsorted, logits, mentions=("p = 0.5",))
+
+
+# ---------------------------------------------------------------- nothing after a check depends on an answer
+EXERCISES = ["char_encode", "char_decode", "most_frequent_pair", "merge", "bigram_loss", "gpt_forward", "next_token_loss", "shift_batch", "train_step", "softmax_with_temperature", "top_k_filter", "top_p_filter"]
+
+
+def test_later_cells_use_exercise_names_only_inside_checks():
+    # a wrong or unsolved answer can then never make a later cell raise (the learner copy runs top to bottom)
+    import re
+    from tests.course.exercise_harness import notebook_cells
+    cells = ["".join(c["source"]) for c in notebook_cells("12") if c["cell_type"] == "code"]
+    for name in EXERCISES:
+        pattern = re.compile(rf"(?<![\w.]){name}\b")
+        defined = next(i for i, src in enumerate(cells) if re.search(rf"^(def {name}\(|{name} =)", src, re.M))
+        for src in cells[defined + 1:]:
+            for line in (raw.split("#")[0] for raw in src.splitlines()):
+                if pattern.search(line):
+                    assert "ch12.check_" in line, f"{name} is used outside a check: {line!r}"
