@@ -117,6 +117,7 @@ def train(rank: int, world: int, args, port: int) -> None:
                           "ms_per_step": 1000 * timed[len(timed) // 2], "final_loss": float(loss.detach()),
                           "steps": args.steps}), flush=True)
     if world > 1:
+        dist.barrier()              # nobody tears the group down while a peer still talks to it
         dist.destroy_process_group()
 
 

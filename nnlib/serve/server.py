@@ -103,7 +103,7 @@ class ModelServer:
         self.version = version or f"nnlib-{__version__}"
         self.batching = batching
         self.verbose = bool(verbose)
-        self.lock = threading.Lock()  # the model runs in one thread at a time (no_grad and eval() are global)
+        self.lock = threading.Lock()  # one forward at a time: eval() and the layers' buffers are the model's shared state
         self.stats = {"batches": collections.deque(maxlen=STATS_BATCHES), "requests": 0}
         self._forward_fn = forward or self._nnlib_forward
         self._generate_fn = generate or self._nnlib_generate
