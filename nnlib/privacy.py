@@ -113,7 +113,7 @@ def clip_and_noise(grads, max_grad_norm: float, noise_multiplier: float, batch_s
     if not noise_multiplier >= 0 or not math.isfinite(noise_multiplier):
         raise ValueError(f"clip_and_noise: noise_multiplier must be >= 0, got {noise_multiplier!r}")
     batch = grads[0].shape[0]
-    squares = sum(np.square(g.reshape(batch, -1)).sum(axis=1) for g in grads)
+    squares = sum(np.square(g.reshape(batch, int(np.prod(g.shape[1:])))).sum(axis=1) for g in grads)   # batch may be 0
     norms = np.sqrt(squares)
     factor = np.minimum(1.0, max_grad_norm / (norms + 1e-6)).astype(grads[0].dtype)
     std = noise_multiplier * max_grad_norm
@@ -133,7 +133,9 @@ class DPSGD:
     ``DPSGD(model, lr, max_grad_norm, noise_multiplier, expected_batch_size, seed)``;
     ``step(x, y, loss_fn)`` takes one private step on the batch and returns its mean
     loss. ``expected_batch_size`` is what the noisy sum is divided by (with Poisson
-    sampling at rate q over N examples, q * N); it defaults to each batch's size.
+    sampling at rate q over N examples, q * N); it defaults to each batch's size. Under
+    Poisson sampling a batch may be empty: the step then adds the noise alone (as the
+    analysis assumes) and returns nan for the loss; give ``expected_batch_size`` then.
     """
 
     def __init__(self, model, lr: float, max_grad_norm: float, noise_multiplier: float,
@@ -156,7 +158,7 @@ class DPSGD:
             p.data -= self.lr * g
             p.grad = None
         self.steps += 1
-        return float(np.mean(losses))
+        return float(np.mean(losses)) if len(losses) else math.nan   # an empty Poisson batch: noise only
 
 
 def membership_advantage(member_losses, other_losses) -> float:

@@ -99,6 +99,21 @@ def test_dpsgd_learns_and_is_seeded(batch):
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
 
 
+def test_an_empty_poisson_batch_is_a_noise_only_step():
+    """Poisson sampling can draw no example; the step must still add the noise (and not crash)."""
+    model = _model()
+    before = [p.data.copy() for p in model.parameters()]
+    opt = DPSGD(model, lr=0.5, max_grad_norm=1.0, noise_multiplier=2.0, expected_batch_size=4, seed=3)
+    loss = opt.step(np.zeros((0, 5)), np.zeros(0, dtype=np.int64), _per_example_ce)
+    assert math.isnan(loss) and opt.steps == 1
+    expected_noise = np.random.default_rng(3)
+    for p, b in zip(model.parameters(), before):
+        noise = expected_noise.normal(0.0, 2.0, size=p.shape)
+        np.testing.assert_allclose(p.data, b - 0.5 * noise / 4, rtol=1e-12, atol=1e-12)
+    update, norms = clip_and_noise([np.zeros((0, 3, 2)), np.zeros((0, 2))], 1.0, 0.0, 4)
+    assert norms.shape == (0,) and all(np.array_equal(u, np.zeros(s)) for u, s in zip(update, [(3, 2), (2,)]))
+
+
 @pytest.mark.parametrize("sigma, q, steps, delta", [
     (1.0, 0.01, 1000, 1e-5), (0.6, 0.05, 300, 1e-5), (2.5, 0.002, 10_000, 1e-6),
     (0.8, 0.2, 50, 1e-5), (5.0, 0.5, 10, 1e-3), (0.3, 0.001, 100, 1e-5), (1.1, 1.0, 20, 1e-5)])

@@ -18,11 +18,40 @@ from ..tensor import Tensor
 __all__ = ["check_ig_riemann", "check_clip_each", "check_membership_advantage", "check_prune_smallest"]
 
 
-def _with_diagnoses(name, fn, cases, diagnoses, **options) -> Verdict:
+def _case_args(case) -> tuple:
+    args = case[0] if isinstance(case, tuple) and len(case) == 2 and isinstance(case[0], tuple) else case
+    return args if isinstance(args, tuple) else (args,)
+
+
+def _changes_its_input(fn, cases):
+    """The position of the first array argument that ``fn`` modifies in place, else None."""
+    for case in cases:
+        args = _case_args(case)
+        copies = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+        try:
+            fn(*copies)
+        except Exception:     # a stub or a crash: check_function reports it
+            return None
+        for k, (a, c) in enumerate(zip(args, copies)):
+            if isinstance(a, np.ndarray) and not np.array_equal(a, c):
+                return k
+    return None
+
+
+def _with_diagnoses(name, fn, cases, diagnoses, inputs=None, **options) -> Verdict:
     """check_function, but a ❌ line is replaced by the hint of the first known mistake it matches.
 
     ``diagnoses``: (wrong_fn, hint) pairs; ``wrong_fn(*args)`` is what that mistake returns.
+    ``inputs``: the argument names; when given, an answer that changes an input array in
+    place fails with a line saying so (every case runs on copies).
     """
+    if inputs is not None and callable(fn):
+        changed = _changes_its_input(fn, cases)
+        if changed is not None:
+            arg = inputs[changed]
+            print(f"❌ {name}: you changed the input `{arg}` in place; work on a copy "
+                  f"(e.g. {arg} = np.array({arg}, dtype=float)) and return that.")
+            return Verdict(False)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         passed = check_function(name, fn, cases, **options)
@@ -38,8 +67,7 @@ def _with_diagnoses(name, fn, cases, diagnoses, **options) -> Verdict:
 
 def _matches_mistake(fn, wrong, cases) -> bool:
     for case in cases:
-        args = case[0] if isinstance(case, tuple) and len(case) == 2 and isinstance(case[0], tuple) else case
-        args = args if isinstance(args, tuple) else (args,)
+        args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in _case_args(case))
         try:
             got, mistake = fn(*args), wrong(*args)
             if np.shape(got) != np.shape(mistake) or not np.allclose(got, mistake, rtol=1e-5, atol=1e-7):
@@ -84,11 +112,16 @@ def check_ig_riemann(ig_riemann, model, x, target) -> Verdict:
     def gradient_at_x(m, xx, t, steps):
         return xx * saliency(m, xx, target=t, absolute=False)
 
+    def absolute_gradients(m, xx, t, steps):
+        alphas = (np.arange(steps) + 0.5) / steps
+        return xx * np.mean([saliency(m, a * xx, target=t) for a in alphas], axis=0)
+
     return _with_diagnoses("ig_riemann", ig_riemann, cases, [
         (mean_gradient_only, "you return the average gradient; multiply it by (x - baseline) = x."),
         (summed, "you add up the gradients of the steps; average them (divide by steps)."),
         (left_rule, "your points are a = k/steps (the left rule); the midpoint rule uses a = (k + 0.5)/steps."),
         (gradient_at_x, "that is input x gradient at x only; integrate the gradient along the path from 0 to x."),
+        (absolute_gradients, "saliency(...) returns |gradient| by default; pass absolute=False for the signed gradient."),
     ], atol=1e-6, rtol=1e-4)
 
 
@@ -126,7 +159,7 @@ def check_clip_each(clip_each) -> Verdict:
         (always_to_norm, "you scale every row to norm max_norm; rows already inside (norm <= max_norm) stay as they are."),
         (per_coordinate, "you clip each coordinate to [-max_norm, max_norm]; clip the row's L2 norm instead."),
         (per_column, "you clip columns; one example's gradient is a row."),
-    ])
+    ], inputs=("grads", "max_norm"))
 
 
 # --------------------------------------------------------------------------- exercise 3
@@ -138,6 +171,7 @@ def check_membership_advantage(answer) -> Verdict:
     cases = [(([0.1, 0.2], [0.3, 0.4]), 1.0),
              (([0.1, 0.5], [0.3, 0.6]), 0.5),
              (([1.0, 2.0], [1.0, 2.0]), 0.0),
+             (([0.3, 0.4], [0.1, 0.2]), 0.0),          # members have the HIGHER losses: no advantage
              ((list(a), list(b)), membership_advantage(a, b))]
 
     def accuracy_at_median(m, o):
@@ -148,15 +182,16 @@ def check_membership_advantage(answer) -> Verdict:
     def members_above(m, o):
         return membership_advantage(-np.asarray(m, float), -np.asarray(o, float))
 
-    def strict_less(m, o):
+    def absolute_gap(m, o):
         m, o = np.asarray(m, float), np.asarray(o, float)
-        t = np.unique(np.concatenate([m, o]))
-        return float(np.max((m[None] < t[:, None]).mean(1) - (o[None] < t[:, None]).mean(1)))
+        t = np.concatenate([[-np.inf], np.unique(np.concatenate([m, o]))])
+        return float(np.max(np.abs((m[None] <= t[:, None]).mean(1) - (o[None] <= t[:, None]).mean(1))))
 
     return _with_diagnoses("membership_advantage", answer, cases, [
         (members_above, "you guess 'member' for HIGH losses; training examples have low losses (loss <= t)."),
         (accuracy_at_median, "that is the attack's accuracy at one threshold; the advantage is max over t of TPR - FPR."),
-        (strict_less, "use loss <= t (a member whose loss equals t is guessed 'member'), not <."),
+        (absolute_gap, "don't take |TPR - FPR|: the attack says 'member' for LOW losses, so members "
+                       "with higher losses give it no advantage (0)."),
     ], atol=1e-9)
 
 
@@ -174,7 +209,8 @@ def check_prune_smallest(prune_smallest) -> Verdict:
     w = np.random.default_rng(5).normal(size=(4, 6))
     cases = [((np.array([[1.0, -3.0], [0.5, 2.0]]), 0.5), np.array([[0.0, -3.0], [0.0, 2.0]])),
              ((w, 0.3), _prune_reference(w, 0.3)),
-             ((w, 0.0), w)]
+             ((w, 0.9), _prune_reference(w, 0.9)),          # 0.9 * 24 = 21.6: round to 22 weights
+             ((w, 0.0), w.copy())]
 
     def by_signed_value(w, amount):
         w = np.asarray(w, dtype=np.float64)
@@ -189,8 +225,15 @@ def check_prune_smallest(prune_smallest) -> Verdict:
     def per_row(w, amount):
         return np.stack([_prune_reference(row, amount) for row in np.asarray(w, dtype=np.float64)])
 
+    def rounds_down(w, amount):
+        w = np.asarray(w, dtype=np.float64)
+        out = w.copy().ravel()
+        out[np.argsort(np.abs(w).ravel(), kind="stable")[:int(amount * w.size)]] = 0
+        return out.reshape(w.shape)
+
     return _with_diagnoses("prune_smallest", prune_smallest, cases, [
         (by_signed_value, "you removed the most negative weights; rank by magnitude |w|."),
         (keeps_amount, "amount is the fraction to REMOVE, not the fraction to keep."),
         (per_row, "you prune each row separately; rank all the weights of the array together."),
-    ])
+        (rounds_down, "prune round(amount * w.size) weights; int() rounds down (0.9 * 24 = 21.6 -> 22, not 21)."),
+    ], inputs=("w", "amount"))

@@ -51,7 +51,13 @@ def test_ig_riemann(model_and_digits):
     assert_verdict(FAILED, ch17.check_ig_riemann, no_times_x, model, x, t, mentions=("multiply",))
     assert_verdict(FAILED, ch17.check_ig_riemann, left_points, model, x, t, mentions=("left rule",))
     assert_verdict(FAILED, ch17.check_ig_riemann, summed, model, x, t, mentions=("average",))
-    assert_verdict(FAILED, ch17.check_ig_riemann, absolute_gradients, model, x, t, mentions=("case",))
+    assert_verdict(FAILED, ch17.check_ig_riemann, absolute_gradients, model, x, t, mentions=("absolute=False",))
+
+    def endpoints_included(m, xx, target, steps):      # np.linspace(0, 1, steps): not the midpoint rule
+        return xx * np.mean([saliency(m, a * xx, target=target, absolute=False)
+                             for a in np.linspace(0, 1, steps)], axis=0)
+
+    assert_verdict(FAILED, ch17.check_ig_riemann, endpoints_included, model, x, t, mentions=("case",))
 
 
 # ---------------------------------------------------------------- exercise 2
@@ -65,6 +71,13 @@ def test_clip_each():
                    lambda g, c: c * np.asarray(g) / np.linalg.norm(g, axis=1, keepdims=True),
                    mentions=("stay as they are",))
     assert_verdict(FAILED, ch17.check_clip_each, lambda g, c: np.clip(g, -c, c), mentions=("coordinate",))
+
+    def in_place(g, c):                              # right numbers, but the caller's gradients are overwritten
+        g = np.asarray(g)
+        g *= np.minimum(1.0, c / np.linalg.norm(g, axis=1, keepdims=True))
+        return g
+
+    assert_verdict(FAILED, ch17.check_clip_each, in_place, mentions=("in place", "`grads`"))
 
 
 # ---------------------------------------------------------------- exercise 3
@@ -89,6 +102,20 @@ def test_membership_advantage():
     assert_verdict(FAILED, ch17.check_membership_advantage, high_loss_is_member, mentions=("low losses",))
     assert_verdict(FAILED, ch17.check_membership_advantage, median_accuracy, mentions=("accuracy",))
     assert_verdict(FAILED, ch17.check_membership_advantage, difference_of_means, mentions=("case",))
+
+    def two_sided(m, o):                             # |TPR - FPR|: counts members with HIGHER losses as a leak
+        m, o = np.asarray(m, float), np.asarray(o, float)
+        t = np.concatenate([[-np.inf], np.unique(np.concatenate([m, o]))])
+        return float(np.max(np.abs((m[None] <= t[:, None]).mean(1) - (o[None] <= t[:, None]).mean(1))))
+
+    assert_verdict(FAILED, ch17.check_membership_advantage, two_sided, mentions=("|TPR - FPR|",))
+
+    def member_thresholds_only(m, o):                # still right: the best t is always one of the member losses
+        m, o = np.asarray(m, float), np.asarray(o, float)
+        t = np.concatenate([[-np.inf], m])
+        return float(np.max((m[None] <= t[:, None]).mean(1) - (o[None] <= t[:, None]).mean(1)))
+
+    assert_verdict(PASSED, ch17.check_membership_advantage, member_thresholds_only)
 
 
 # ---------------------------------------------------------------- exercise 4
@@ -115,6 +142,28 @@ def test_prune_smallest():
     assert_verdict(FAILED, ch17.check_prune_smallest, signed, mentions=("magnitude",))
     assert_verdict(FAILED, ch17.check_prune_smallest, keeps_amount, mentions=("REMOVE",))
     assert_verdict(FAILED, ch17.check_prune_smallest, floor_count, mentions=("case",))
+
+    def rounds_down(w, amount):
+        w = np.asarray(w, float)
+        out = w.ravel().copy()
+        out[np.argsort(np.abs(out), kind="stable")[:int(amount * w.size)]] = 0
+        return out.reshape(w.shape)
+
+    def in_place(w, amount):                         # right numbers, but the caller's weights are zeroed too
+        flat = w.reshape(-1)
+        flat[np.argsort(np.abs(flat), kind="stable")[:int(round(amount * w.size))]] = 0
+        return w
+
+    def threshold_ties(w, amount):                   # zero everything <= the k-th smallest |w|
+        w = np.asarray(w, float)
+        k = int(round(amount * w.size))
+        if k == 0:
+            return w.copy()
+        return np.where(np.abs(w) <= np.sort(np.abs(w).ravel())[k - 1], 0.0, w)
+
+    assert_verdict(FAILED, ch17.check_prune_smallest, rounds_down, mentions=("rounds down",))
+    assert_verdict(FAILED, ch17.check_prune_smallest, in_place, mentions=("in place", "`w`"))
+    assert_verdict(PASSED, ch17.check_prune_smallest, threshold_ties)   # no ties in the cases: also right
 
 
 def test_the_reference_advantage_is_nnlibs():
