@@ -70,6 +70,10 @@ ROWS = [
     ("std-dim", lambda a: a.std(dim=1, ddof=1), lambda a: a.std(dim=1), {"shapes": [(3, 4)]}),
     ("var-correction", lambda a: a.var(dim=0, correction=1), lambda a: a.var(dim=0, correction=1),
      {"shapes": [(3, 4)]}),
+    # a call in torch's words gets torch's default (correction=1), not NumPy's ddof=0
+    ("std-dim-torch-default", lambda a: a.std(dim=1), lambda a: a.std(dim=1), {"shapes": [(3, 4)]}),
+    ("var-dim-torch-default", lambda a: nnlib.var(a, dim=0, keepdim=True), lambda a: a.var(dim=0, keepdim=True),
+     {"shapes": [(3, 4)]}),
     ("gather-dim", lambda a: a.gather(dim=1, index=IDX[:, :2]), lambda a: a.gather(dim=1, index=T(IDX[:, :2])),
      {"shapes": [(3, 4)]}),
     ("topk-dim", lambda a: a.topk(2, dim=0)[0], lambda a: a.topk(2, dim=0)[0], {"shapes": [(3, 4)]}),
@@ -89,6 +93,17 @@ def test_scatter_reduce(reduce, include_self):
     base = np.array([[0.5, -2.0, 1.0, 0.75], [1.25, 0.7, -1.5, 3.0]])
     check_parity(lambda a, b: a.scatter_reduce(1, idx, b, reduce, include_self=include_self),
                  lambda a, b: a.scatter_reduce(1, T(idx), b, reduce, include_self=include_self),
+                 inputs=[base, src])
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+def test_scatter_reduce_prod_gradient_with_zeros(include_self):
+    # groups with no zero, one zero (in src or in x) and two zeros: torch's gradients, no inf/NaN
+    idx = np.array([[0, 1, 1, 2, 2, 3]])
+    src = np.array([[2.0, 0.0, 3.0, 0.0, 0.0, 1.5]])
+    base = np.array([[0.5, 4.0, 0.0, 2.0, -1.0]])
+    check_parity(lambda a, b: a.scatter_reduce(1, idx, b, "prod", include_self=include_self),
+                 lambda a, b: a.scatter_reduce(1, T(idx), b, "prod", include_self=include_self),
                  inputs=[base, src])
 
 

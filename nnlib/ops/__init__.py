@@ -45,7 +45,11 @@ TORCH_KEYWORDS = {"dim": "axis", "dims": "axis", "keepdim": "keepdims", "correct
 
 def torch_names(fn):
     """Chapter 03: let ``fn`` (which takes ``axis``/``keepdims``/``ddof``) accept torch's ``dim``/``dims``/``keepdim``/
-    ``correction``. (The defaults stay nnlib's: ``std``/``var`` use ddof=0, torch correction=1.)
+    ``correction``.
+
+    A call in torch's words gets torch's meaning: ``x.std(dim=0)`` (no ``correction``/``ddof``)
+    uses torch's default correction=1, the unbiased estimate, so that code from a torch
+    tutorial gives torch's numbers; ``x.std(axis=0)`` keeps NumPy's ddof=0.
 
     The one place where torch's names are mapped; every reduction and shape operation in the
     table below (and ``nnlib.functional.softmax``...) goes through it. Giving both names is an error.
@@ -56,16 +60,20 @@ def torch_names(fn):
         return fn
 
     torch_keys = names.keys()
+    torch_default_ddof = "ddof" in params  # std/var: torch's correction defaults to 1
 
     @functools.wraps(fn)
     def accept_torch_names(*args, **kwargs):
         if kwargs and not torch_keys.isdisjoint(kwargs):  # the common case costs one set test
+            torch_style = "dim" in kwargs and "ddof" not in kwargs and "correction" not in kwargs
             for torch_name, name in names.items():
                 if torch_name in kwargs:
                     if name in kwargs:
                         raise TypeError(f"{fn.__name__}() got both {name}= and {torch_name}= (torch's name for "
                                         f"the same argument); pass only one")
                     kwargs[name] = kwargs.pop(torch_name)
+            if torch_style and torch_default_ddof:
+                kwargs["ddof"] = 1        # torch's default correction for std/var
         return fn(*args, **kwargs)
     accept_torch_names.__wrapped_op__ = fn
     return accept_torch_names

@@ -191,7 +191,8 @@ def scatter_reduce(x, axis: int, index, src, reduce: str, include_self: bool = T
     """Chapter 12: torch.scatter_reduce: combine ``src`` into a copy of ``x`` at ``index`` along ``axis`` with
     ``reduce`` = 'sum', 'prod', 'mean', 'amax' or 'amin'; ``include_self=False`` leaves x's own value out
     where something is scattered. Gradients as torch: amax/amin share among the tied winners; prod
-    divides the product by each factor (so a zero factor gives NaN-free results only where it is unique)."""
+    gives each factor the product of the OTHER factors of its group (zeros included: with one zero
+    in a group only that zero gets a gradient, with two or more none does)."""
     if reduce not in _REDUCE:
         raise ValueError(f"scatter_reduce: reduce must be one of {sorted(_REDUCE)}, got {reduce!r}")
     x, src, _, where, part = _scatter_setup(x, axis, index, src, "scatter_reduce")
@@ -225,8 +226,7 @@ def scatter_reduce(x, axis: int, index, src, reduce: str, include_self: bool = T
             share = g / np.maximum(count, 1)
             return np.where(keep, share, 0), _src_grad(share[where])
         if reduce == "prod":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.where(keep, g * out / a, 0), _src_grad(g[where] * out[where] / s)
+            return np.where(keep, g * _others(a, *groups()), 0), _src_grad(g[where] * _others(s, *groups(where)))
         # amax/amin: every tied winner gets an equal share (x's own value counts as a tie even when
         # include_self=False, as in torch; it then gets no gradient)
         winners = (a == out).astype(g.dtype)
@@ -236,11 +236,26 @@ def scatter_reduce(x, axis: int, index, src, reduce: str, include_self: bool = T
         share = g / np.maximum(ties, 1)
         return share * winners * keep, _src_grad(share[where] * hits)
 
+    def groups(at=None):
+        """Per output position: the product of its non-zero factors and how many factors are zero."""
+        product = np.where(keep & (a != 0), a, 1).astype(a.dtype)
+        zeros = (keep & (a == 0)).astype(np.int64)
+        np.multiply.at(product, where, np.where(s != 0, s, 1))
+        np.add.at(zeros, where, (s == 0).astype(np.int64))
+        return (product, zeros) if at is None else (product[at], zeros[at])
+
     def _src_grad(values):
         full = np.zeros(src.shape, dtype=values.dtype)
         full[part] = values
         return full
     return Tensor.from_op(out, (x, src), backward)
+
+
+def _others(value, product, zeros):
+    """The product of the other factors of each factor's group, from the group's non-zero product and zero count."""
+    nonzero = value != 0
+    without = product / np.where(nonzero, value, 1)
+    return np.where(nonzero, np.where(zeros == 0, without, 0), np.where(zeros == 1, product, 0))
 
 
 def masked_select(x, mask):
