@@ -38,12 +38,16 @@ class Job:
             self.future = asyncio.get_running_loop().create_future()
 
 
-async def collect_batch(queue: asyncio.Queue, max_batch: int, max_wait: float) -> list:
+async def collect_batch(queue: asyncio.Queue, max_batch: int, max_wait: float, arriving=None) -> list:
     """Chapter 14: wait for a first job, then collect more: up to ``max_batch`` rows or ``max_wait`` s.
 
     Returns the jobs in arrival order. Jobs already in the queue join at once (so even
     ``max_wait=0`` merges what queued up during the previous forward pass); the deadline
     counts from the first job, so no request waits longer than ``max_wait`` for others.
+    ``arriving`` (optional) is a function of the number of jobs collected so far that says how
+    many requests are on their way to the queue (received, not queued yet); when it says 0 and
+    the queue is empty, waiting cannot fill the batch, so it goes at once: a lone client pays
+    no waiting time. (``nnlib.serve`` counts the requests it is handling.)
     """
     loop = asyncio.get_running_loop()
     batch = [await queue.get()]
@@ -52,6 +56,8 @@ async def collect_batch(queue: asyncio.Queue, max_batch: int, max_wait: float) -
     while rows < max_batch:
         if not queue.empty():  # already waiting: it joins at once, whatever the deadline says
             job = queue.get_nowait()
+        elif arriving is not None and arriving(len(batch)) <= 0:  # nobody else is coming
+            break
         else:
             left = deadline - loop.time()
             if left <= 0:

@@ -282,6 +282,15 @@ def test_micro_batching_merges_concurrent_requests():
         assert np.allclose([r[1]["outputs"][0] for r in results], ref, atol=1e-6)
 
 
+def test_a_lone_request_does_not_wait_for_company():
+    # with nobody else in flight, waiting max_wait_ms cannot fill the batch: the request goes at once
+    with serve.start(_counting(), port=0, max_batch_size=64, max_wait_ms=2000) as server:
+        call(server.url + "/v1/predict", {"inputs": [[0.0, 1.0]]})     # warm up
+        start = time.perf_counter()
+        status, _ = call(server.url + "/v1/predict", {"inputs": [[1.0, 2.0]]})
+        assert status == 200 and time.perf_counter() - start < 1.0
+
+
 def test_batches_close_at_max_batch_size():
     """collect_batch stops taking jobs once the batch holds max_batch_size rows; a request is never split,
     so the last one may take a batch past it by less than its own rows (nnlib.batching's documented rule)."""

@@ -39,6 +39,27 @@ def test_collect_batch_waits_at_most_max_wait_for_a_lone_job():
     assert len(batch) == 1 and 0.04 <= waited < 5  # it waited (and then gave up), it did not hang
 
 
+def test_collect_batch_does_not_wait_when_nobody_else_is_arriving():
+    async def go(arriving_counts):
+        q = asyncio.Queue()
+        first, late = Job(np.zeros((1, 3), np.float32)), Job(np.ones((1, 3), np.float32))
+        q.put_nowait(first)
+        asked = []
+
+        def arriving(collected):
+            asked.append(collected)
+            return arriving_counts.pop(0) if arriving_counts else 0
+
+        asyncio.get_running_loop().call_later(0.2, q.put_nowait, late)
+        t0 = time.perf_counter()
+        batch = await collect_batch(q, max_batch=32, max_wait=2.0, arriving=arriving)
+        return batch, time.perf_counter() - t0, asked, first, late
+    batch, waited, asked, first, late = _run(go([]))
+    assert batch == [first] and waited < 0.15 and asked == [1]        # alone: it goes at once
+    batch, waited, asked, first, late = _run(go([1]))                  # one more on its way: wait for it
+    assert batch == [first, late] and 0.15 < waited < 2.0 and asked == [1, 2]
+
+
 def test_collect_batch_lets_a_request_take_the_batch_past_max_batch_rather_than_split_it():
     async def go():
         q = asyncio.Queue()

@@ -194,8 +194,14 @@ class ModelServer:
 
     async def _batch_loop(self) -> None:
         while True:
-            batch = await collect_batch(self._queue, self.max_batch_size, self.max_wait_ms / 1000.0)
+            batch = await collect_batch(self._queue, self.max_batch_size, self.max_wait_ms / 1000.0,
+                                        arriving=self._arriving)
             await run_batch(batch, self._forward_counted)
+
+    def _arriving(self, collected: int) -> int:
+        """Requests being handled that are neither queued nor in the batch being collected: how many
+        could still join it. Counted over every route, so it errs towards waiting."""
+        return self.metrics.in_flight - self._queue.qsize() - collected
 
     async def _shutdown(self) -> None:
         if self._batcher is not None:
