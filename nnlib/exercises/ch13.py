@@ -12,60 +12,12 @@ import copy
 
 import numpy as np
 
-from ..checks import Verdict, check_function, short_repr
+from ._mistakes import check_with_mistakes
+from ..checks import Verdict
 
 __all__ = ["check_make_example", "check_exact_match", "check_lora_forward", "check_lora_param_count"]
 
 
-# ------------------------------------------------------------------ shared helpers
-def _same(got, expected) -> bool:
-    try:
-        if isinstance(expected, (tuple, list)) and not isinstance(got, np.ndarray):
-            return (isinstance(got, (tuple, list)) and len(got) == len(expected)
-                    and all(_same(g, e) for g, e in zip(got, expected)))
-        a, b = np.asarray(got), np.asarray(expected)
-        if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
-            return a.shape == b.shape and bool(np.allclose(a, b, atol=1e-6, rtol=1e-5))
-        return bool(got == expected)
-    except Exception:
-        return False
-
-
-def _known_mistake(fn, cases, mistakes):
-    """The message of the mistake whose answers ``fn`` gives on every case (when it gets one wrong), else None."""
-    answers = []
-    for args, expected in cases:
-        try:
-            answers.append(fn(*copy.deepcopy(args)))
-        except BaseException:
-            return None
-    wrong_at = [k for k, (got, (_, expected)) in enumerate(zip(answers, cases)) if not _same(got, expected)]
-    if not wrong_at:
-        return None
-    for wrong, message in mistakes:
-        try:
-            if all(_same(got, wrong(*copy.deepcopy(args))) for got, (args, _) in zip(answers, cases)):
-                k = wrong_at[0]
-                args, expected = cases[k]
-                shown = short_repr(args[0] if len(args) == 1 else args)[:45]
-                return (f"{message} (input {shown}: got {short_repr(answers[k])[:40]}, "
-                        f"expected {short_repr(expected)[:40]}).")
-        except Exception:
-            continue
-    return None
-
-
-def _check(name, fn, cases, mistakes=(), **kwargs) -> Verdict:
-    """``check_function`` on (args, expected) cases, with a named line for a known mistake."""
-    try:
-        if callable(fn):
-            message = _known_mistake(fn, cases, mistakes)
-            if message:
-                print(f"❌ {name}: {message}")
-                return Verdict(False)
-    except Exception:  # a broken answer must not break the check: check_function reports it
-        pass
-    return check_function(name, fn, cases, **kwargs)
 
 
 # ------------------------------------------------------------------------ checks
@@ -90,7 +42,7 @@ def check_make_example(make_example) -> Verdict:
         (lambda p, r: (ids(p, r)[:-1], [-100] * (len(p) - 1) + list(r)[:-1]),
          "the targets are the ids shifted by one: y ends with the last response id"),
     ]
-    return _check("make_example", make_example, cases, mistakes)
+    return check_with_mistakes("make_example", make_example, cases, mistakes)
 
 
 def check_exact_match(exact_match) -> Verdict:
@@ -108,7 +60,7 @@ def check_exact_match(exact_match) -> Verdict:
          "exact match is case-sensitive: 'ABC' is not 'abc' (the upper-case task depends on it)"),
         (lambda p, a: sum(y.strip() in x for x, y in zip(p, a)) / len(p), "the whole prediction must equal the answer, not contain it"),
     ]
-    return _check("exact_match", exact_match, cases, mistakes)
+    return check_with_mistakes("exact_match", exact_match, cases, mistakes)
 
 
 def _lora_reference(x, W, b, A, B, alpha, r):
@@ -145,7 +97,7 @@ def check_lora_forward(lora_forward) -> Verdict:
         (lambda x, W, b, A, B, alpha, r: (alpha / r) * ((x @ A) @ B) + b,
          "keep the frozen path x W: LoRA adds a correction to the pretrained layer"),
     ]
-    return _check("lora_forward", lora_forward, cases, mistakes)
+    return check_with_mistakes("lora_forward", lora_forward, cases, mistakes)
 
 
 def _lora_count_case(targets, r):
@@ -173,4 +125,4 @@ def check_lora_param_count(lora_param_count) -> Verdict:
         (lambda shapes, r: sum(2 * r * i for i, o in shapes), "d_out may differ from d_in: r * (d_in + d_out) per matrix"),
         (lambda shapes, r: r * (shapes[0][0] + shapes[0][1]), "add up the adapters of every matrix in `shapes`"),
     ]
-    return _check("lora_param_count", lora_param_count, cases, mistakes)
+    return check_with_mistakes("lora_param_count", lora_param_count, cases, mistakes)

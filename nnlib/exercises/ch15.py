@@ -9,65 +9,16 @@ never raises; a known mistake gets a line that names it.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 
 import numpy as np
 
-from ..checks import Verdict, check_function, check_value, short_repr
+from ._mistakes import check_with_mistakes
+from ..checks import Verdict, check_value
 
 __all__ = ["check_block_params", "check_training_memory", "check_combine"]
 
 
-# ------------------------------------------------------------------ shared helpers
-def _same(got, expected) -> bool:
-    try:
-        if isinstance(expected, (tuple, list)) and not isinstance(got, np.ndarray):
-            return (isinstance(got, (tuple, list)) and len(got) == len(expected)
-                    and all(_same(g, e) for g, e in zip(got, expected)))
-        a, b = np.asarray(got), np.asarray(expected)
-        if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
-            return a.shape == b.shape and bool(np.allclose(a, b, atol=1e-6, rtol=1e-5))
-        return bool(got == expected)
-    except Exception:
-        return False
-
-
-def _known_mistake(fn, cases, mistakes):
-    """The message of the mistake whose answers ``fn`` gives on every case (when it gets one wrong), else None."""
-    answers = []
-    for args, expected in cases:
-        try:
-            answers.append(fn(*copy.deepcopy(args)))
-        except BaseException:
-            return None
-    wrong_at = [k for k, (got, (_, expected)) in enumerate(zip(answers, cases)) if not _same(got, expected)]
-    if not wrong_at:
-        return None
-    for wrong, message in mistakes:
-        try:
-            if all(_same(got, wrong(*copy.deepcopy(args))) for got, (args, _) in zip(answers, cases)):
-                k = wrong_at[0]
-                args, expected = cases[k]
-                shown = short_repr(args[0] if len(args) == 1 else args)[:45]
-                return (f"{message} (input {shown}: got {short_repr(answers[k])[:40]}, "
-                        f"expected {short_repr(expected)[:40]}).")
-        except Exception:
-            continue
-    return None
-
-
-def _check(name, fn, cases, mistakes=(), **kwargs) -> Verdict:
-    """``check_function`` on (args, expected) cases, with a named line for a known mistake."""
-    try:
-        if callable(fn):
-            message = _known_mistake(fn, cases, mistakes)
-            if message:
-                print(f"❌ {name}: {message}")
-                return Verdict(False)
-    except Exception:  # a broken answer must not break the check: check_function reports it
-        pass
-    return check_function(name, fn, cases, **kwargs)
 
 
 def _quietly(check, *args, **kwargs):
@@ -100,7 +51,7 @@ def check_block_params(block_params) -> Verdict:
         (lambda d: 12 * d * d + 11 * d, "one LayerNorm is missing: a block has two, each with a scale and a shift"),
         (lambda d: 6 * d * d + 10 * d, "the MLP is 4 times wider than the block: d x 4d and 4d x d, with 4d + d biases"),
     ]
-    return _check("block_params", block_params, cases, mistakes)
+    return check_with_mistakes("block_params", block_params, cases, mistakes)
 
 
 def check_training_memory(training_gib, fits_80gb) -> Verdict:
@@ -116,7 +67,7 @@ def check_training_memory(training_gib, fits_80gb) -> Verdict:
         (lambda n, mixed: n * (2 if mixed else 4) / 2**30, "that is the weights alone: add the gradients and Adam's moments"),
     ]
     try:
-        passed, line = _quietly(_check, "training_gib", training_gib, cases, mistakes)
+        passed, line = _quietly(check_with_mistakes, "training_gib", training_gib, cases, mistakes)
         if not passed:
             print(line.replace("training_gib:", f"{name} (training_gib):", 1))
             return Verdict(False)
@@ -157,4 +108,4 @@ def check_combine(combine) -> Verdict:
         (lambda g, r: sum(x * n for x, n in zip(g, r)), "weighted by the rows, but not divided by the total number of rows"),
         (lambda g, r: sum(g), "that sums the workers' gradients: weigh each by its rows and divide by the total rows"),
     ]
-    return _check("combine", combine, cases, mistakes)
+    return check_with_mistakes("combine", combine, cases, mistakes)

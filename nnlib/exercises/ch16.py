@@ -12,60 +12,12 @@ import copy
 
 import numpy as np
 
-from ..checks import Verdict, check_function, short_repr
+from ._mistakes import check_with_mistakes
+from ..checks import Verdict
 
 __all__ = ["check_conv_output_size", "check_count_words", "check_top_items", "check_frame_signal", "check_hann_window"]
 
 
-# ------------------------------------------------------------------ shared helpers
-def _same(got, expected) -> bool:
-    try:
-        if isinstance(expected, (tuple, list)) and not isinstance(got, np.ndarray):
-            return (isinstance(got, (tuple, list)) and len(got) == len(expected)
-                    and all(_same(g, e) for g, e in zip(got, expected)))
-        a, b = np.asarray(got), np.asarray(expected)
-        if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
-            return a.shape == b.shape and bool(np.allclose(a, b, atol=1e-6, rtol=1e-5))
-        return bool(got == expected)
-    except Exception:
-        return False
-
-
-def _known_mistake(fn, cases, mistakes):
-    """The message of the mistake whose answers ``fn`` gives on every case (when it gets one wrong), else None."""
-    answers = []
-    for args, expected in cases:
-        try:
-            answers.append(fn(*copy.deepcopy(args)))
-        except BaseException:
-            return None
-    wrong_at = [k for k, (got, (_, expected)) in enumerate(zip(answers, cases)) if not _same(got, expected)]
-    if not wrong_at:
-        return None
-    for wrong, message in mistakes:
-        try:
-            if all(_same(got, wrong(*copy.deepcopy(args))) for got, (args, _) in zip(answers, cases)):
-                k = wrong_at[0]
-                args, expected = cases[k]
-                shown = short_repr(args[0] if len(args) == 1 else args)[:45]
-                return (f"{message} (input {shown}: got {short_repr(answers[k])[:40]}, "
-                        f"expected {short_repr(expected)[:40]}).")
-        except Exception:
-            continue
-    return None
-
-
-def _check(name, fn, cases, mistakes=(), **kwargs) -> Verdict:
-    """``check_function`` on (args, expected) cases, with a named line for a known mistake."""
-    try:
-        if callable(fn):
-            message = _known_mistake(fn, cases, mistakes)
-            if message:
-                print(f"❌ {name}: {message}")
-                return Verdict(False)
-    except Exception:  # a broken answer must not break the check: check_function reports it
-        pass
-    return check_function(name, fn, cases, **kwargs)
 
 
 def _wrong_dtype(name, fn, args, dtype) -> bool:
@@ -111,7 +63,7 @@ def check_conv_output_size(conv_output_size) -> Verdict:
         (with_defaults(lambda n, k, s, p, d: (n + 2 * p - d * (k - 1) - 1) // s),
          "count the first window too: + 1"),
     ]
-    return _check("conv_output_size", conv_output_size, cases, mistakes)
+    return check_with_mistakes("conv_output_size", conv_output_size, cases, mistakes)
 
 
 def check_count_words(count_words, texts=None, vocabulary=None, expected=None) -> Verdict:
@@ -146,7 +98,7 @@ def check_count_words(count_words, texts=None, vocabulary=None, expected=None) -
     ]
     if callable(count_words) and _wrong_dtype("count_words", count_words, cases[0][0], np.float32):
         return Verdict(False)
-    return _check("count_words", count_words, cases, mistakes)
+    return check_with_mistakes("count_words", count_words, cases, mistakes)
 
 
 def check_top_items(top_items, n_items) -> Verdict:
@@ -188,7 +140,7 @@ def check_top_items(top_items, n_items) -> Verdict:
         (lambda m, u, r, n=5: np.argsort(-m.scores[np.setdiff1d(np.arange(n_items), r)], kind="stable")[:n],
          "return item ids, not positions in the list of candidates"),
     ]
-    return _check("top_items", top_items, cases, mistakes)
+    return check_with_mistakes("top_items", top_items, cases, mistakes)
 
 
 def check_frame_signal(frame_signal, wave=None, n=None, hop=None, expected=None) -> Verdict:
@@ -210,7 +162,7 @@ def check_frame_signal(frame_signal, wave=None, n=None, hop=None, expected=None)
         (lambda w, n, hop: np.asarray(w)[: len(w) // n * n].reshape(-1, n),
          "frames overlap: row t is wave[t*hop : t*hop + n], not consecutive blocks of n"),
     ]
-    return _check("frame_signal", frame_signal, cases, mistakes)
+    return check_with_mistakes("frame_signal", frame_signal, cases, mistakes)
 
 
 def check_hann_window(hann_window) -> Verdict:
@@ -228,4 +180,4 @@ def check_hann_window(hann_window) -> Verdict:
     ]
     if callable(hann_window) and _wrong_dtype("hann_window", hann_window, (4,), np.float32):
         return Verdict(False)
-    return _check("hann_window", hann_window, cases, mistakes)
+    return check_with_mistakes("hann_window", hann_window, cases, mistakes)

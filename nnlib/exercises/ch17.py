@@ -6,12 +6,11 @@ learners often make, the line names that mistake instead of only showing numbers
 
 from __future__ import annotations
 
-import contextlib
-import io
 
 import numpy as np
 
-from ..checks import Verdict, check_function
+from ._mistakes import check_with_mistakes
+from ..checks import Verdict
 from ..privacy import membership_advantage
 from ..tensor import Tensor
 
@@ -39,7 +38,7 @@ def _changes_its_input(fn, cases):
 
 
 def _with_diagnoses(name, fn, cases, diagnoses, inputs=None, **options) -> Verdict:
-    """check_function, but a ❌ line is replaced by the hint of the first known mistake it matches.
+    """``check_with_mistakes`` (a known mistake is named), after refusing an answer that edits its input.
 
     ``diagnoses``: (wrong_fn, hint) pairs; ``wrong_fn(*args)`` is what that mistake returns.
     ``inputs``: the argument names; when given, an answer that changes an input array in
@@ -52,29 +51,7 @@ def _with_diagnoses(name, fn, cases, diagnoses, inputs=None, **options) -> Verdi
             print(f"❌ {name}: you changed the input `{arg}` in place; work on a copy "
                   f"(e.g. {arg} = np.array({arg}, dtype=float)) and return that.")
             return Verdict(False)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        passed = check_function(name, fn, cases, **options)
-    line = out.getvalue().strip()
-    if not passed and line.startswith("❌") and callable(fn):
-        for wrong, hint in diagnoses:
-            if _matches_mistake(fn, wrong, cases):
-                line = f"❌ {name}: {hint}"
-                break
-    print(line)
-    return Verdict(passed)
-
-
-def _matches_mistake(fn, wrong, cases) -> bool:
-    for case in cases:
-        args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in _case_args(case))
-        try:
-            got, mistake = fn(*args), wrong(*args)
-            if np.shape(got) != np.shape(mistake) or not np.allclose(got, mistake, rtol=1e-5, atol=1e-7):
-                return False
-        except Exception:
-            return False
-    return True
+    return check_with_mistakes(name, fn, cases, diagnoses, **options)
 
 
 # --------------------------------------------------------------------------- exercise 1
