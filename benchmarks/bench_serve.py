@@ -200,7 +200,7 @@ def start_server(backend: str, workload: str, args) -> tuple:
 
 def measure(args) -> list:
     rows = []
-    plan = [("predict", b, args.clients, args.requests) for b in args.backends]
+    plan = [] if args.no_predict else [("predict", b, args.clients, args.requests) for b in args.backends]
     if not args.no_generate:
         plan += [("generate", b, args.gen_clients, args.gen_requests) for b in args.backends if b != "nnlib-nobatch"]
     for workload, backend, clients, requests in plan:
@@ -255,6 +255,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="model threads (BLAS, torch, onnxruntime)")
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--no-generate", action="store_true", help="only the MLP")
+    parser.add_argument("--no-predict", action="store_true", help="only the GPT's /v1/generate")
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="which servers")
     parser.add_argument("--clients", type=int, nargs="+", help="client counts (default 1 8 32 64)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 x 100 requests, 1 and 8 clients")
