@@ -110,6 +110,15 @@ class _Spatial(Layer):
     def _channels(self, shape):
         return shape[-1] if self.data_format == "channels_last" else shape[1]
 
+    def _known_channels(self, input_shape) -> int:
+        """The input's channel count, checked: a layer builds its kernel from it."""
+        self._check_rank(input_shape)
+        channels = self._channels(input_shape)
+        if channels is None or int(channels) <= 0:
+            raise ValueError(f"{self._who} needs a known number of input channels; got input shape "
+                             f"{_shape_text(tuple(input_shape))} ({self._layout_text()})")
+        return int(channels)
+
     def _spatial(self, shape) -> tuple:
         return tuple(shape[1:-1]) if self.data_format == "channels_last" else tuple(shape[2:])
 
@@ -165,12 +174,7 @@ class _Conv(_Spatial):
 
     def build(self, input_shape) -> None:
         """Chapter 16: create kernel (*kernel_size, in_channels/groups, filters) and bias (filters,)."""
-        self._check_rank(input_shape)
-        channels = self._channels(input_shape)
-        if channels is None or int(channels) <= 0:
-            raise ValueError(f"{self._who} needs a known number of input channels; got input shape "
-                             f"{_shape_text(tuple(input_shape))} ({self._layout_text()})")
-        channels = int(channels)
+        channels = self._known_channels(input_shape)
         if channels % self.groups:
             raise ValueError(f"{self._who}: the input's {channels} channels must be divisible by groups "
                              f"({self.groups}); input shape {_shape_text(tuple(input_shape))}")
@@ -409,12 +413,8 @@ class Conv2DTranspose(_Conv):
 
     def build(self, input_shape) -> None:
         """Chapter 16: create kernel (kh, kw, filters, in_channels) and bias (filters,)."""
-        self._check_rank(input_shape)
-        channels = self._channels(input_shape)
-        if channels is None or int(channels) <= 0:
-            raise ValueError(f"{self._who} needs a known number of input channels; got input shape "
-                             f"{_shape_text(tuple(input_shape))} ({self._layout_text()})")
-        shape = self.kernel_size + (self.filters, int(channels))
+        channels = self._known_channels(input_shape)
+        shape = self.kernel_size + (self.filters, channels)
         self.kernel = Parameter(initializers.get(self.kernel_initializer)(shape, self.dtype))
         if self.use_bias:
             self.bias = Parameter(initializers.get(self.bias_initializer)((self.filters,), self.dtype))
