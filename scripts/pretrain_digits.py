@@ -52,11 +52,14 @@ def blas_build() -> dict:
     """The BLAS that NumPy runs here: library, version and kernel (what bit-identity depends on)."""
     from threadpoolctl import threadpool_info  # scikit-learn's dependency; the script only
 
-    for info in threadpool_info():
-        if info.get("user_api") == "blas":
-            return {"numpy": np.__version__, "library": info.get("internal_api"),
-                    "version": info.get("version"), "kernel": info.get("architecture")}
-    return {"numpy": np.__version__, "library": None, "version": None, "kernel": None}
+    blas = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+    # SciPy (imported by scikit-learn) brings an OpenBLAS of its own: NumPy's is the one that trains
+    blas.sort(key=lambda info: "numpy" not in os.path.basename(os.path.dirname(info.get("filepath") or "")))
+    if not blas:
+        return {"numpy": np.__version__, "library": None, "version": None, "kernel": None}
+    info = blas[0]
+    return {"numpy": np.__version__, "library": info.get("internal_api"), "version": info.get("version"),
+            "kernel": info.get("architecture")}
 
 
 def _scaled(lo: int, hi: int):
