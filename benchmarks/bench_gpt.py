@@ -2,7 +2,7 @@
 
 The model is the course's benchmark GPT: character vocabulary 65, context 64, width 128,
 4 heads, 4 layers (about 0.8M parameters), batch 32, AdamW, float32. The torch model is
-``TorchGPT`` from tests/test_gpt.py -- the reference those tests prove equivalent -- loaded
+``TorchGPT`` from tests/nnlib/test_gpt.py -- the reference those tests prove equivalent -- loaded
 with the same initial weights and trained on the same batches. Both run interleaved in one
 process (an nnlib block, a torch block, repeated; medians reported), so a busy machine
 slows both alike.
@@ -77,7 +77,7 @@ def build(seed: int = 0):
 
     import nnlib
     from nnlib.gpt import GPT, GPTConfig
-    from tests.test_gpt import TorchGPT
+    from tests.nnlib.test_gpt import TorchGPT
 
     nnlib.manual_seed(seed)
     model = GPT(GPTConfig(**CONFIG))

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .random import dropout_mask
-from .tensor import Tensor, _operand, as_tensor
+from .engine import Tensor, _operand, as_tensor
 
 __all__ = ["embedding", "layer_norm", "scaled_dot_product_attention", "attention_forward", "attention_backward", "causal_mask", "KVCache", "LayerKVCache"]
 

@@ -27,7 +27,7 @@ from . import functional as F
 from .callbacks import Callback
 from .layers.core import Dense
 from .losses import cross_entropy
-from .tensor import Tensor
+from .engine import Tensor
 
 __all__ = ["magnitude_masks", "apply_masks", "sparsity", "KeepPruned", "shrink", "sparse_bytes",
            "distillation_loss"]

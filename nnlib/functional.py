@@ -27,7 +27,7 @@ from .ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,
 from .ops import pad, torch_names  # noqa: F401  (pad re-exported, as torch.nn.functional.pad)
 from .random import dropout_mask
 from .ops.elementwise import _erf_array
-from .tensor import Tensor, as_tensor
+from .engine import Tensor, as_tensor
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "swish", "elu", "logsigmoid", "hardtanh",

@@ -29,7 +29,7 @@ from .layers.base import register_model
 from .layers.core import Dense
 from .layers.sequence import Embedding, LayerNorm, TransformerBlock, gpt2_normal
 from .module import Module
-from .tensor import Tensor, no_grad
+from .engine import Tensor, no_grad
 
 __all__ = ["GPTConfig", "GPT", "sample_batch", "sample_next", "ngram_baselines", "tokenizer_to_json",
            "tokenizer_from_json"]

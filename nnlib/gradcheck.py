@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, no_grad
+from .engine import Tensor, no_grad
 
 __all__ = ["numerical_grad", "gradcheck"]
 

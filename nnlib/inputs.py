@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor
+from .engine import Tensor
 
 __all__ = ["is_pandas", "to_numeric_array", "check_finite", "shape_text"]
 

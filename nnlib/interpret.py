@@ -14,7 +14,7 @@ Tensor to a (batch, outputs) Tensor) and an input batch ``x``, for the output co
   error of the path integral's quadrature; :func:`completeness_gap` measures it.
 
 They equal captum's ``Saliency``, ``InputXGradient`` and ``IntegratedGradients`` on the
-same weights (tests/test_interpret.py). All steps of the path integral go through the
+same weights (tests/nnlib/test_interpret.py). All steps of the path integral go through the
 model as ONE batch and one backward pass. A gradient says what the model is sensitive
 to, not why: chapter 17 checks them against a randomised model (the map must change).
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor
+from .engine import Tensor
 
 __all__ = ["saliency", "input_x_gradient", "integrated_gradients", "completeness_gap", "path_points",
            "token_attributions"]

@@ -34,7 +34,7 @@ from .layers.base import Layer
 from .layers.core import Dense
 from .module import Module
 from .random import dropout_mask, get_rng
-from .tensor import Parameter, Tensor, as_tensor
+from .engine import Parameter, Tensor, as_tensor
 
 __all__ = ["LoRADense", "lora_linear", "apply_lora", "merge_lora", "lora_layers", "lora_parameters", "lora_state_dict",
            "load_lora_state_dict", "trainable_parameter_count", "ParameterCount"]

@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .tensor import Parameter
+from .engine import Parameter
 
 __all__ = ["Module", "ModuleList"]
 

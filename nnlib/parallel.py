@@ -34,9 +34,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .random import get_rng, thread_rng
-from .tensor import Tensor, _GradMode, is_grad_enabled
+from . import engine as _engine
+from .engine import Tensor, _GradMode, is_grad_enabled
 
-_engine = sys.modules[Tensor.__module__]  # nnlib/tensor.py (the name nnlib.tensor is also a function)
 
 __all__ = ["parallel_backward", "default_workers"]
 

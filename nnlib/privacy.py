@@ -13,7 +13,7 @@ The accountant (:func:`epsilon`) turns (noise multiplier, sampling rate, steps, 
 into the epsilon of an (epsilon, delta) guarantee, through the Renyi divergence of the
 subsampled Gaussian mechanism (Mironov, Talwar and Zhang 2019) at many orders and the
 conversion of Balle et al. 2020 (Theorem 21). Both equal opacus's on the same inputs
-(tests/test_privacy.py).
+(tests/nnlib/test_privacy.py).
 
 What epsilon promises: for ANY two training sets that differ in one example, every
 outcome of training is at most e^epsilon times (plus delta) more likely with one than
@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .layers.core import Activation, Dense, Dropout, Flatten
-from .tensor import Tensor
+from .engine import Tensor
 
 __all__ = ["per_example_gradients", "clip_and_noise", "DPSGD", "rdp", "epsilon", "DEFAULT_ORDERS",
            "membership_advantage"]

@@ -32,7 +32,7 @@ from .gpt import GPT, _check_embeddings_and_blocks, _strict_config
 from .layers.base import Layer, register_layer, register_model
 from .layers.core import Dense, activation_name, get_activation
 from .module import Module
-from .tensor import Parameter, Tensor
+from .engine import Parameter, Tensor
 
 __all__ = ["quantize_per_channel", "dequantize", "QuantizedDense", "quantize_model", "quantized_layers",
            "QuantizedGPT", "save_quantized", "load_quantized", "weight_bytes"]

@@ -66,7 +66,7 @@ def check_exact_match(exact_match) -> Verdict:
 def _lora_reference(x, W, b, A, B, alpha, r):
     from ..layers import Dense
     from ..lora import LoRADense
-    from ..tensor import Tensor
+    from ..engine import Tensor
 
     dense = Dense(W.shape[1], input_shape=(W.shape[0],), dtype="float64")
     dense.kernel.data, dense.bias.data = W, b

@@ -35,7 +35,7 @@ def _wrong_dtype(name, fn, args, dtype) -> bool:
 # ------------------------------------------------------------------------ checks
 def _measured_width(n, k, stride=1, padding=0, dilation=1):
     from ..ops.conv import conv2d
-    from ..tensor import Tensor
+    from ..engine import Tensor
 
     x, w = Tensor(np.zeros((1, 1, n, n))), Tensor(np.zeros((1, 1, k, k)))
     return conv2d(x, w, stride=stride, padding=padding, dilation=dilation).shape[-1]
@@ -107,7 +107,7 @@ def check_top_items(top_items, n_items) -> Verdict:
     ``n_items`` is the number of items the notebook's ``top_items`` ranks (its ``N_ITEMS``).
     """
     from ..module import Module
-    from ..tensor import Tensor
+    from ..engine import Tensor
 
     class FixedScores(Module):
         # a stand-in model whose predicted rating of item i is scores[i], for every user

@@ -12,7 +12,7 @@ import numpy as np
 from ._mistakes import check_with_mistakes
 from ..checks import Verdict
 from ..privacy import membership_advantage
-from ..tensor import Tensor
+from ..engine import Tensor
 
 __all__ = ["check_ig_riemann", "check_clip_each", "check_membership_advantage", "check_prune_smallest"]
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..module import Module
-from ..tensor import Tensor, _operand
+from ..engine import Tensor, _operand
 
 __all__ = ["Layer", "register_layer", "registered_layers", "register_model", "registered_models",
            "layers_from_config", "strict_kwargs"]
@@ -181,7 +181,7 @@ def _min_weight_values(cls, kwargs: dict, shape) -> int:
     is refused without allocating anything. A layer's own ``input_shape`` (or a
     Dense's ``input_dim``) wins over the shape the previous layers give, since its
     constructor builds with it. Every built-in kind that allocates is listed here
-    (``tests/test_export_hardening.py`` checks that none is missing).
+    (``tests/nnlib/test_export_hardening.py`` checks that none is missing).
     """
     if not cls.__module__.startswith("nnlib."):
         return 0

@@ -19,7 +19,7 @@ from .. import functional as F
 from .. import initializers
 from .. import regularizers as _regularizers
 from ..ops.conv import conv2d_channels_last, conv_output_size, pool2d_channels_last, same_padding
-from ..tensor import Parameter
+from ..engine import Parameter
 from .base import Layer, _auto_name, _snake, register_layer
 from ..inputs import shape_text as _shape_text
 from .core import set_kernel_options

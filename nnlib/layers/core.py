@@ -12,7 +12,7 @@ from .. import initializers
 from .. import regularizers as _regularizers
 from ..random import get_rng
 from ..inputs import shape_text as _shape_text
-from ..tensor import Parameter
+from ..engine import Parameter
 from .base import Layer, register_layer
 
 __all__ = ["Dense", "Activation", "Flatten", "Dropout", "GaussianNoise", "get_activation", "activation_name"]

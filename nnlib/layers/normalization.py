@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import initializers
-from ..tensor import Parameter, Tensor
+from ..engine import Parameter, Tensor
 from .base import Layer, register_layer
 from ..inputs import shape_text as _shape_text
 

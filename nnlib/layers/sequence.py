@@ -25,7 +25,7 @@ from .. import functional as F
 from .. import initializers
 from ..attention import (LayerKVCache, _additive_mask, attention_backward, attention_forward, causal_mask, embedding, layer_norm,
                          scaled_dot_product_attention)
-from ..tensor import Parameter, Tensor, as_tensor, is_grad_enabled
+from ..engine import Parameter, Tensor, as_tensor, is_grad_enabled
 from .base import Layer, register_layer
 from .core import Dense
 

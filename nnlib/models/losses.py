@@ -34,7 +34,7 @@ import numpy as np
 from .. import functional as F
 from ..losses import whole_number_labels
 from ..inputs import shape_text as _shape_text
-from ..tensor import Tensor, as_tensor
+from ..engine import Tensor, as_tensor
 
 __all__ = [
     "Loss", "BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",

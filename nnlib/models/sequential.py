@@ -21,7 +21,7 @@ import numpy as np
 
 from ..layers.base import (Layer, _auto_name, layers_from_config, register_model, registered_layers,
                            unique_auto_name)
-from ..tensor import Tensor
+from ..engine import Tensor
 from ..inputs import shape_text as _shape_text, to_numeric_array as _to_numeric_array
 from .training import Model
 

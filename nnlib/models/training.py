@@ -48,7 +48,7 @@ from ..inputs import check_finite, shape_text, to_numeric_array
 from ..module import Module
 from ..progress import ProgressBar, resolve_verbose
 from ..random import get_rng
-from ..tensor import Tensor, no_grad
+from ..engine import Tensor, no_grad
 from . import _metrics
 from . import losses as keras_losses
 

@@ -30,7 +30,7 @@ import inspect
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..engine import Tensor, as_tensor
 from . import conversion as C, creation, elementwise as E, indexing, linalg, reduction as R, shape as S
 from .einsum import einsum
 from .creation import arange, empty, eye, full, full_like, ones, ones_like, rand, randint, randn, zeros, zeros_like

@@ -33,7 +33,7 @@ import threading
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..engine import Tensor, as_tensor
 
 __all__ = ["conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
            "conv2d_channels_last", "pool2d_channels_last", "conv_output_size", "same_padding",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..random import get_rng
-from ..tensor import Tensor
+from ..engine import Tensor
 
 __all__ = ["zeros", "ones", "full", "eye", "arange", "zeros_like", "ones_like", "full_like", "rand", "randn", "empty", "randint"]
 

@@ -19,7 +19,7 @@ import string
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..engine import Tensor, as_tensor
 
 __all__ = ["einsum"]
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, _operand, as_tensor
+from ..engine import Tensor, _operand, as_tensor
 from .dtypes import binary_operands, float_data, result_type
 
 __all__ = ["maximum", "minimum", "where", "erf", "div", "isclose", "allclose", "copysign", "exp2"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..engine import Tensor, as_tensor
 
 __all__ = ["gather", "scatter_add", "scatter", "scatter_reduce", "masked_fill", "masked_select", "nonzero", "one_hot"]
 

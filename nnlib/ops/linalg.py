@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..engine import Tensor, as_tensor
 
 __all__ = ["matmul"]
 

@@ -14,7 +14,7 @@ import collections
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..engine import Tensor, as_tensor
 from .elementwise import _no_grad_result
 from .indexing import gather
 from .dtypes import float_data

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Tensor, as_tensor
+from ..engine import Tensor, as_tensor
 
 __all__ = ["concatenate", "cat", "stack", "split", "chunk", "pad", "broadcast_to", "flip", "tril", "triu",
            "tile", "roll", "squeeze", "unsqueeze", "flatten"]

@@ -9,7 +9,7 @@ states this model's real limits (feature count, rows per request, ``max_tokens``
 The bodies themselves are checked by :mod:`nnlib.serve.validation` (after the
 :class:`~nnlib.serve.gate.Gate` has parsed them strictly): its messages name the
 field in the words chapter 14 uses, and the rows go to one float32 array in a single
-NumPy call. ``tests/test_serve.py`` checks that the pydantic models accept and refuse
+NumPy call. ``tests/nnlib/serve/test_serve.py`` checks that the pydantic models accept and refuse
 the same bodies, so the documentation cannot drift from the behaviour. Replies are
 encoded once with ``json.dumps`` and returned as ready responses (FastAPI documents
 the ``response_model`` without re-validating it on every request).

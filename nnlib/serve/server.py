@@ -160,7 +160,7 @@ class ModelServer:
 
     # ---------------------------------------------------------------- the model
     def _nnlib_forward(self, x: np.ndarray) -> np.ndarray:
-        from ..tensor import Tensor, no_grad
+        from ..engine import Tensor, no_grad
 
         with self.lock:
             was = self.model.training

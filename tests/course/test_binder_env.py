@@ -14,6 +14,7 @@ retrying it for every package; what gets installed is the same.
 """
 
 from __future__ import annotations
+from tests import REPO_ROOT
 
 import json
 import os
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 BINDER = REPO / "binder"
 
 #: Not part of what Binder would see in a clone (ignored or written by tests).

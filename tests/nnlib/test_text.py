@@ -5,6 +5,7 @@ reference written here: recount every pair before every merge, and apply merges 
 one in the order they were learned.
 """
 from __future__ import annotations
+from tests import REPO_ROOT
 
 import json
 import os
@@ -21,7 +22,7 @@ from hypothesis import given, settings, strategies as st
 from nnlib import text as T
 from nnlib.text import BPETokenizer, CharTokenizer, load_corpus
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 FAST = settings(max_examples=60, deadline=None, derandomize=True)
 # any str, lone surrogates included
 ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=80)

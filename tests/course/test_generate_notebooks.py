@@ -1,5 +1,6 @@
 """Chapter 00: the learner notebooks are generated from the solved ones (scripts/generate_notebooks.py)."""
 
+from tests import REPO_ROOT
 import importlib.util
 import json
 from pathlib import Path
@@ -8,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 _spec = importlib.util.spec_from_file_location("generate_notebooks", ROOT / "scripts" / "generate_notebooks.py")
 gen = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gen)

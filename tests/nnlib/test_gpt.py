@@ -6,6 +6,7 @@ with nnlib's weights. benchmarks/bench_gpt.py reuses it, so the benchmark runs
 against a model these tests prove equivalent.
 """
 from __future__ import annotations
+from tests import REPO_ROOT
 
 import numpy as np
 import pytest
@@ -319,7 +320,7 @@ def test_shipped_checkpoint_beats_the_bigram_baseline():
 
     from nnlib.text import CharTokenizer, load_corpus
 
-    path = Path(__file__).resolve().parent.parent / "data" / "checkpoints" / "gpt_char.nnlib"
+    path = REPO_ROOT / "data" / "checkpoints" / "gpt_char.nnlib"
     model = GPT.load(path)
     assert isinstance(model.tokenizer, CharTokenizer) and not model.training
     evaluation = model.metadata["evaluation"]

@@ -15,7 +15,7 @@ from nnlib.layers import BatchNormalization, Dense, Dropout
 from nnlib.models import Sequential
 from nnlib.optim import Adam, AdamW
 
-from .parity import check_parity
+from tests.parity import check_parity
 
 
 def _mlp(seed=0, bn=True, dropout=0.0):

@@ -1,6 +1,6 @@
 """Chapter 14: nnlib.serve (FastAPI on uvicorn) -- every endpoint, bad bodies, micro-batching, shutdown, the CLI.
 
-The hostile-client cases (timeouts, framing, smuggling, limits) are in tests/test_serve_hostile.py.
+The hostile-client cases (timeouts, framing, smuggling, limits) are in tests/nnlib/serve/test_serve_hostile.py.
 """
 from __future__ import annotations
 

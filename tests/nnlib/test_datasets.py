@@ -1,5 +1,6 @@
 """Tests for nnlib.datasets and the shipped data/ files (chapters 05 and 16)."""
 from __future__ import annotations
+from tests import REPO_ROOT
 
 import importlib.util
 from pathlib import Path
@@ -10,7 +11,7 @@ import sklearn.datasets
 
 from nnlib import datasets
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPO_ROOT
 
 
 def test_breast_cancer_equals_sklearn():

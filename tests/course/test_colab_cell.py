@@ -16,6 +16,7 @@ checkout itself is never what makes ``import nnlib`` work.
 """
 
 from __future__ import annotations
+from tests import REPO_ROOT
 
 import importlib.util
 import json
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 GENERATOR = REPO / "scripts" / "generate_notebooks.py"
 
 #: Folders of a checkout that a wheel build never needs (or that tests write).

@@ -6,6 +6,7 @@ be shown somewhere, and every SVG must be well-formed XML with a size, so Jupyte
 draws it instead of a broken-image icon.
 """
 from __future__ import annotations
+from tests import REPO_ROOT
 
 import json
 import re
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 FIGURES = ROOT / "figures"
 LINK = re.compile(r"\]\(\.\./figures/([^)\s]+)\)|src=[\"']\.\./figures/([^\"']+)[\"']")
 

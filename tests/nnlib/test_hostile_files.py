@@ -4,6 +4,7 @@ Each case writes its file into tmp_path; every error must be ``ModelFileError`` 
 tokenizer's ValueError) with the file's path in the message, within a second, without
 allocating much more than the file holds.
 """
+from tests import REPO_ROOT
 import io
 import json
 import os
@@ -27,7 +28,7 @@ from nnlib.layers import Dense, Dropout, Embedding
 from nnlib.models import Sequential, load_model, save_model
 from nnlib.text import BPETokenizer, CharTokenizer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -36,7 +36,7 @@ from nnlib.lora import apply_lora, lora_layers, merge_lora
 from nnlib.models import Sequential, load_model, save_model
 from nnlib.quantize import quantize_model
 from nnlib.text import CharTokenizer
-from tests.test_hostile_files import _config, _refused, _repack, _small_gpt, _small_sequential
+from tests.nnlib.test_hostile_files import _config, _refused, _repack, _small_gpt, _small_sequential
 
 TINY = dict(vocab_size=13, context_length=8, d_model=16, n_heads=2, n_layers=2)
 

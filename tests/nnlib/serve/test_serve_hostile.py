@@ -7,6 +7,7 @@ Raw sockets send the malformed bytes; every loop is bounded and every socket has
 timeout. The child's stderr must never show a traceback.
 """
 from __future__ import annotations
+from tests import REPO_ROOT
 
 import json
 import logging
@@ -29,7 +30,7 @@ from nnlib.layers import Dense
 from nnlib.models import Sequential
 
 TIMEOUT = 10
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(REPO_ROOT)
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
 FAST = ["--timeout", "1", "--keep-alive", "1"]
 

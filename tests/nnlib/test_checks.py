@@ -1,5 +1,6 @@
 """Chapter 00: nnlib.checks prints one verdict line per exercise and never raises."""
 
+from tests import REPO_ROOT
 import re
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import nnlib
 from nnlib import checks
 from nnlib.checks import check_function, check_true, check_value, environment_report
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 NOT_ATTEMPTED = (
     '⏳ sq: not attempted yet — replace "raise NotImplementedError()" with your code, '
     "then run this cell again."

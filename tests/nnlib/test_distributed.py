@@ -1,4 +1,5 @@
 """Chapter 15: data parallelism with torch.distributed (gloo, 2 processes on loopback) equals one process."""
+from tests import REPO_ROOT
 import importlib.util
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ddp_train.py"
+SCRIPT = REPO_ROOT / "scripts" / "ddp_train.py"
 ARGS = ["--steps", "10", "--rows", "512", "--hidden", "32", "--warmup", "0"]
 
 
@@ -35,7 +36,7 @@ def test_two_gloo_processes_equal_one_process_on_the_full_batch(tmp_path, capsys
         torch.set_num_threads(threads)
     one = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     out = tmp_path / "two.npz"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(SCRIPT.parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
     run = subprocess.run([sys.executable, str(SCRIPT), "--world-size", "2", *ARGS, "--out", str(out)],
                          capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
