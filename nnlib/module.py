@@ -8,6 +8,7 @@ shared between two places (weight tying) are listed once.
 from __future__ import annotations
 
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -151,6 +152,27 @@ class Module:
     def eval(self) -> "Module":
         """Chapter 09: evaluation mode; same as ``train(False)``."""
         return self.train(False)
+
+    @contextmanager
+    def training_mode(self, mode: bool):
+        """Chapter 09: ``with model.training_mode(False):`` runs the block in that mode.
+
+        On leaving the block (also after an error) every module gets back its own flag, so a
+        model with some layers deliberately left in evaluation mode (a frozen batch
+        normalization in chapter 10) comes back exactly as it was.
+        """
+        saved = [(module, module.training) for module in self.modules()]
+        self.train(mode)
+        try:
+            yield self
+        finally:
+            for module, flag in saved:
+                module.training = flag
+
+    def evaluating(self):
+        """Chapter 09: ``with model.evaluating():`` runs the block in evaluation mode, then restores
+        each module's own training flag (see :meth:`training_mode`)."""
+        return self.training_mode(False)
 
     def zero_grad(self) -> None:
         """Chapter 06: clear the gradients of every parameter."""
