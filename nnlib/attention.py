@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .random import dropout_mask
-from .engine import Tensor, _operand, as_tensor
+from .engine import Tensor, as_tensor, operand_data
 
 __all__ = ["embedding", "layer_norm", "scaled_dot_product_attention", "attention_forward", "attention_backward", "causal_mask", "KVCache", "LayerKVCache"]
 
@@ -183,7 +183,7 @@ def causal_mask(n_queries: int, n_keys: int, dtype=np.float32, offset: int | Non
 def _as_tensor(x, who: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    arr = _operand(x)
+    arr = operand_data(x)
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"{who}: expected an array or Tensor, got {type(x).__name__}")
     return Tensor(arr)

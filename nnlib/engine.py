@@ -23,8 +23,9 @@ import threading
 
 import numpy as np
 
-__all__ = ["Tensor", "Parameter", "no_grad", "enable_grad", "is_grad_enabled", "tensor", "as_tensor",
-           "unbroadcast", "matmul", "concatenate", "stack", "where"]
+__all__ = ["Tensor", "Parameter", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "tensor",
+           "as_tensor", "operand_data", "unbroadcast", "leaf_gradient_sink", "matmul", "concatenate", "stack",
+           "where"]
 
 # ------------------------------------------------------------------ grad mode
 class _GradState(threading.local):
@@ -86,6 +87,15 @@ def enable_grad():
     return _GradMode(True)
 
 
+def set_grad_enabled(mode: bool):
+    """Chapter 03: context manager (or decorator) that sets graph building to ``mode`` (as torch's).
+
+    ``no_grad()`` is ``set_grad_enabled(False)``; passing a variable lets code carry a mode over,
+    e.g. into worker threads (:mod:`nnlib.parallel`). It nests and is per thread, like :func:`no_grad`.
+    """
+    return _GradMode(mode)
+
+
 # ---------------------------------------------------------- values -> arrays
 def _to_array(value, dtype=None) -> np.ndarray:
     """An ndarray following nnlib's dtype rule: float arrays keep their dtype;
@@ -101,8 +111,10 @@ def _to_array(value, dtype=None) -> np.ndarray:
     return np.asarray(value, dtype=np.float32)
 
 
-def _operand(value):
-    """Raw data for the other side of a binary operation: Python (and NumPy) numbers
+def operand_data(value):
+    """Chapter 03: the raw data for the other side of a binary operation.
+
+    Python (and NumPy) numbers
     stay Python numbers, so ``float32 * 2.0`` stays float32; arrays are used as they are
     (the operation promotes by nnlib's dtype rule, :mod:`nnlib.ops.dtypes`)."""
     if isinstance(value, Tensor):
@@ -119,7 +131,7 @@ def as_tensor(value, dtype=None) -> "Tensor":
     """
     if isinstance(value, Tensor):
         return value if dtype is None or value.dtype == np.dtype(dtype) else value.astype(dtype)
-    return Tensor(_operand(value), dtype=dtype)
+    return Tensor(operand_data(value), dtype=dtype)
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> "Tensor":
@@ -147,14 +159,56 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return _unbroadcast(np.asarray(grad), tuple(shape))
 
 
+class _LeafSink(threading.local):
+    """Where this thread's ``backward()`` puts leaf gradients: None (into ``.grad``) or a dict."""
+
+    grads = None
+
+
+_LEAF_SINK = _LeafSink()
+_LEAF_LOCK = threading.Lock()  # threads may share leaves: adding into .grad is one step at a time
+
+
 def _accumulate_grad(leaf: "Tensor", grad: np.ndarray, owned: bool) -> None:
-    """Add ``grad`` into ``leaf.grad``. ``owned``: nobody else holds ``grad``, so it is kept
-    without a copy. This is the engine's one hook: nnlib.parallel replaces it so that each
-    worker thread collects its own share of the gradients."""
-    if leaf.grad is None:
-        leaf.grad = grad if owned else np.array(grad, dtype=leaf.data.dtype, copy=True)
-    else:
-        leaf.grad = leaf.grad + grad
+    """Add ``grad`` into ``leaf.grad`` (or into this thread's :func:`leaf_gradient_sink`).
+
+    ``owned``: nobody else holds ``grad``, so it is kept without a copy."""
+    sink = _LEAF_SINK.grads
+    if sink is not None:
+        held = sink.get(id(leaf))
+        if held is None:
+            sink[id(leaf)] = (leaf, grad if owned else np.array(grad, dtype=leaf.data.dtype, copy=True))
+        else:
+            sink[id(leaf)] = (leaf, held[1] + grad)
+        return
+    with _LEAF_LOCK:
+        if leaf.grad is None:
+            leaf.grad = grad if owned else np.array(grad, dtype=leaf.data.dtype, copy=True)
+        else:
+            leaf.grad = leaf.grad + grad
+
+
+@contextlib.contextmanager
+def leaf_gradient_sink():
+    """Chapter 15: collect this thread's leaf gradients in a dict instead of adding them into ``.grad``.
+
+    ::
+
+        with leaf_gradient_sink() as grads:
+            loss.backward()          # every leaf's .grad is left as it was
+        # grads == {id(leaf): (leaf, gradient), ...}, in the order backward reached the leaves
+
+    Only ``backward()`` calls in the calling thread are affected, and only inside the block
+    (blocks nest: the outer one's dict is back in use on exit). :mod:`nnlib.parallel` uses it
+    so that each worker thread keeps its shard's gradients apart and adds them up in shard
+    order, which makes the result independent of which thread finishes first.
+    """
+    previous, grads = _LEAF_SINK.grads, {}
+    _LEAF_SINK.grads = grads
+    try:
+        yield grads
+    finally:
+        _LEAF_SINK.grads = previous
 
 
 # --------------------------------------------------------------------- Tensor

@@ -26,7 +26,7 @@ from .ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,
                        max_pool1d, max_pool2d)  # (chapter 16)
 from .ops import pad, torch_names  # noqa: F401  (pad re-exported, as torch.nn.functional.pad)
 from .random import dropout_mask
-from .ops.elementwise import _erf_array
+from .ops.elementwise import erf_array
 from .engine import Tensor, as_tensor
 
 __all__ = [
@@ -82,7 +82,7 @@ def gelu(x, approximate: str = "tanh") -> Tensor:
     x = as_tensor(x)
     d = x.data
     if approximate == "none":
-        cdf = 0.5 * (1.0 + _erf_array(d * _SQRT_HALF))
+        cdf = 0.5 * (1.0 + erf_array(d * _SQRT_HALF))
         out = d * cdf
 
         def backward_exact(g):

@@ -27,41 +27,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .random import get_rng, thread_rng
-from . import engine as _engine
-from .engine import Tensor, _GradMode, is_grad_enabled
+from .engine import Tensor, is_grad_enabled, leaf_gradient_sink, set_grad_enabled
 
 
 __all__ = ["parallel_backward", "default_workers"]
-
-_LEAF_LOCK = threading.Lock()
-_LEAF_SINK = threading.local()  # a worker thread's own leaf gradients: .grads = {id(leaf): (leaf, grad)}
-
-
-def _accumulate_grad(leaf, grad, owned: bool) -> None:
-    """The engine's gradient hook once nnlib.parallel is imported: a worker thread keeps its
-    share of the leaf gradients apart (added up in shard order at the end); any other thread
-    adds into ``.grad`` as usual, under a lock, since threads may share leaves."""
-    sink = getattr(_LEAF_SINK, "grads", None)
-    if sink is None:
-        with _LEAF_LOCK:
-            _plain_accumulate(leaf, grad, owned)
-        return
-    held = sink.get(id(leaf))
-    if held is None:
-        sink[id(leaf)] = (leaf, grad if owned else np.array(grad, dtype=leaf.data.dtype, copy=True))
-    else:
-        sink[id(leaf)] = (leaf, held[1] + grad)
-
-
-_plain_accumulate = _engine._accumulate_grad
-_engine._accumulate_grad = _accumulate_grad
 
 _POOLS: dict = {}
 _POOLS_LOCK = threading.Lock()
@@ -132,23 +107,19 @@ def parallel_backward(loss_fn, *arrays, workers: int | None = None, reduction: s
     bounds = np.linspace(0, n, min(int(workers), n) + 1).round().astype(int)
     shards = [[d[lo:hi] for d in data] for lo, hi in zip(bounds[:-1], bounds[1:])]
     seeds = get_rng().integers(0, 2 ** 63, size=len(shards))
-    grad_mode = _GradMode(is_grad_enabled())  # the grad mode is per thread: the workers take the caller's
+    grad_mode = set_grad_enabled(is_grad_enabled())  # the grad mode is per thread: the workers take the caller's
 
     def run(i: int):
         """Shard i's weighted loss, and its leaf gradients {id: (leaf, grad)} in graph order."""
         rows = shards[i][0].shape[0]
-        _LEAF_SINK.grads = {}
-        try:
-            with thread_rng(np.random.default_rng(int(seeds[i]))), grad_mode:
-                loss = loss_fn(*shards[i])
-                if not isinstance(loss, Tensor) or loss.data.size != 1:
-                    raise TypeError(f"parallel_backward: loss_fn must return a single-value Tensor, got "
-                                    f"{type(loss).__name__} {getattr(loss, 'shape', '')}")
-                weight = rows / n if reduction == "mean" else 1.0
-                loss.backward(np.full(loss.shape, weight, dtype=loss.dtype))
-                return float(loss.item()) * weight, _LEAF_SINK.grads
-        finally:
-            _LEAF_SINK.grads = None
+        with thread_rng(np.random.default_rng(int(seeds[i]))), grad_mode, leaf_gradient_sink() as grads:
+            loss = loss_fn(*shards[i])
+            if not isinstance(loss, Tensor) or loss.data.size != 1:
+                raise TypeError(f"parallel_backward: loss_fn must return a single-value Tensor, got "
+                                f"{type(loss).__name__} {getattr(loss, 'shape', '')}")
+            weight = rows / n if reduction == "mean" else 1.0
+            loss.backward(np.full(loss.shape, weight, dtype=loss.dtype))
+        return float(loss.item()) * weight, grads
 
     results, first_error = [], None
     with _one_blas_thread() if len(shards) > 1 else contextlib.nullcontext():

@@ -15,7 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..module import Module
-from ..engine import Tensor, _operand
+from ..engine import Tensor, operand_data
 
 __all__ = ["Layer", "register_layer", "registered_layers", "register_model", "registered_models",
            "layers_from_config", "strict_kwargs"]
@@ -355,7 +355,7 @@ class Layer(Module):
 
     def __call__(self, x, *args, **kwargs):
         if not isinstance(x, Tensor):
-            x = Tensor(_operand(x))
+            x = Tensor(operand_data(x))
         if not self.built:
             self.build(tuple(x.shape))
             self.built = True

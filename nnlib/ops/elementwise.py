@@ -14,14 +14,16 @@ import math
 
 import numpy as np
 
-from ..engine import Tensor, _operand, as_tensor
+from ..engine import Tensor, as_tensor, operand_data
 from .dtypes import binary_operands, float_data, result_type
 
 __all__ = ["maximum", "minimum", "where", "erf", "div", "isclose", "allclose", "copysign", "exp2"]
 
 
-def _no_grad_result(data) -> Tensor:
-    """A result that no gradient flows through (comparisons, tests like isnan)."""
+def no_grad_result(data) -> Tensor:
+    """Chapter 03: wrap an operation's result that no gradient flows through (comparisons, ``isnan``, ``any``).
+
+    The array is kept as it is (bool stays bool, no copy) and the Tensor records no graph."""
     return Tensor.from_op(np.asarray(data), (), None)
 
 
@@ -43,25 +45,25 @@ def _parents(x: Tensor, other) -> tuple:
 
 def _pair(x: Tensor, other, floating: bool = False):
     """Both operands' data, converted by nnlib's dtype rule (:func:`nnlib.ops.dtypes.binary_operands`)."""
-    return binary_operands(x.data, _operand(other), floating)
+    return binary_operands(x.data, operand_data(other), floating)
 
 
 # ------------------------------------------------------------------ arithmetic
 def add(x, other):
     """Chapter 03: ``x + other``; the gradient passes to both sides unchanged."""
-    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
+    a, b = binary_operands(x.data, operand_data(other))  # nnlib's dtype rule (inlined _pair: hot path)
     return Tensor.from_op(a + b, _parents(x, other), lambda g: (g, g))
 
 
 def sub(x, other):
     """Chapter 03: ``x - other``."""
-    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
+    a, b = binary_operands(x.data, operand_data(other))  # nnlib's dtype rule (inlined _pair: hot path)
     return Tensor.from_op(a - b, _parents(x, other), lambda g: (g, -g))
 
 
 def rsub(x, other):
     """Chapter 03: ``other - x`` for a number or array ``other``."""
-    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
+    a, b = binary_operands(x.data, operand_data(other))  # nnlib's dtype rule (inlined _pair: hot path)
     return Tensor.from_op(b - a, (x,), lambda g: (-g,))
 
 
@@ -74,7 +76,7 @@ def neg(x):
 
 def mul(x, other):
     """Chapter 03: ``x * other``; each side's gradient is the upstream gradient times the other side."""
-    a, b = binary_operands(x.data, _operand(other))  # nnlib's dtype rule (inlined _pair: hot path)
+    a, b = binary_operands(x.data, operand_data(other))  # nnlib's dtype rule (inlined _pair: hot path)
     if isinstance(other, Tensor):
         return Tensor.from_op(a * b, (x, other), lambda g: (g * b, g * a))
     return Tensor.from_op(a * b, (x,), lambda g: (g * b,))
@@ -82,7 +84,7 @@ def mul(x, other):
 
 def truediv(x, other):
     """Chapter 03: ``x / other`` (always a float: integers divide in float32, as torch)."""
-    a, b = binary_operands(x.data, _operand(other), True)  # nnlib's dtype rule (inlined _pair: hot path)
+    a, b = binary_operands(x.data, operand_data(other), True)  # nnlib's dtype rule (inlined _pair: hot path)
     out = a / b
     if isinstance(other, Tensor):
         def backward(g):
@@ -94,7 +96,7 @@ def truediv(x, other):
 
 def rtruediv(x, other):
     """Chapter 03: ``other / x`` for a number or array ``other``."""
-    a, b = binary_operands(x.data, _operand(other), True)  # nnlib's dtype rule (inlined _pair: hot path)
+    a, b = binary_operands(x.data, operand_data(other), True)  # nnlib's dtype rule (inlined _pair: hot path)
     out = b / a
     return Tensor.from_op(out, (x,), lambda g: (-g * out / a,))
 
@@ -180,7 +182,7 @@ def pow(x, exponent):
     """Chapter 03: ``x ** exponent`` (a number, an array or a Tensor), with torch's dtypes:
     ``int ** int`` stays an integer (a negative Python int exponent raises, as torch);
     ``int ** float`` is float32."""
-    p = _operand(exponent)
+    p = operand_data(exponent)
     if isinstance(p, (np.ndarray, np.generic)):
         a, p = binary_operands(x.data, p)
         if a.dtype.kind in "iub":
@@ -236,7 +238,7 @@ def rpow(x, base):
 def rmatmul(x, other):
     """Chapter 03: ``array @ x``."""
     from .linalg import matmul
-    return matmul(Tensor(_operand(other)), x)
+    return matmul(Tensor(operand_data(other)), x)
 
 
 # -------------------------------------------------------------- comparisons
@@ -244,7 +246,7 @@ def _comparison(op, name):
     def compare(x, other):
         if other is None or isinstance(other, str):
             return NotImplemented  # so that `t == None` is False, as for any object
-        return _no_grad_result(op(*_pair(x, other)))
+        return no_grad_result(op(*_pair(x, other)))
     compare.__name__ = name
     compare.__doc__ = f"Chapter 03: elementwise ``{name}``: a bool Tensor without gradient (as in PyTorch)."
     return compare
@@ -268,7 +270,7 @@ def _integer_pair(x, other, who):
 
 def _logical(op, name):
     def combine(x, other):
-        return _no_grad_result(op(*_integer_pair(x, other, name)))
+        return no_grad_result(op(*_integer_pair(x, other, name)))
     combine.__name__ = name
     combine.__doc__ = (f"Chapter 03: ``{name}`` of bool or integer tensors (masks: ``(x > 0) & (x < 1)``); "
                        f"a Python int wraps into the tensor's dtype, as torch.")
@@ -295,47 +297,47 @@ def _shift(a, s, left: bool):
 def lshift(x, other):
     """Chapter 03: ``x << n`` on integer tensors (bits shifted out are lost, as in torch)."""
     a, b = _integer_pair(x, other, "<<")
-    return _no_grad_result(_shift(a, b, True))
+    return no_grad_result(_shift(a, b, True))
 
 
 def rshift(x, other):
     """Chapter 03: ``x >> n`` on integer tensors (arithmetic shift: the sign is kept, as in torch)."""
     a, b = _integer_pair(x, other, ">>")
-    return _no_grad_result(_shift(a, b, False))
+    return no_grad_result(_shift(a, b, False))
 
 
 def rlshift(x, other):
     """Chapter 03: ``n << x`` for a number or array ``n``."""
     a, b = _integer_pair(x, other, "<<")
-    return _no_grad_result(_shift(np.asarray(b, dtype=a.dtype), a, True))
+    return no_grad_result(_shift(np.asarray(b, dtype=a.dtype), a, True))
 
 
 def rrshift(x, other):
     """Chapter 03: ``n >> x`` for a number or array ``n``."""
     a, b = _integer_pair(x, other, ">>")
-    return _no_grad_result(_shift(np.asarray(b, dtype=a.dtype), a, False))
+    return no_grad_result(_shift(np.asarray(b, dtype=a.dtype), a, False))
 
 
 def invert(x):
     """Chapter 03: ``~x``: logical not of a bool tensor, bitwise not of an integer tensor."""
     if x.data.dtype.kind not in "iub":
         raise TypeError(f"~ needs a bool or integer tensor (as in torch), got {x.dtype}")
-    return _no_grad_result(np.invert(x.data))
+    return no_grad_result(np.invert(x.data))
 
 
 def isnan(x):
     """Chapter 03: True where x is NaN (a bool Tensor)."""
-    return _no_grad_result(np.isnan(x.data))
+    return no_grad_result(np.isnan(x.data))
 
 
 def isinf(x):
     """Chapter 03: True where x is +inf or -inf (a bool Tensor)."""
-    return _no_grad_result(np.isinf(x.data))
+    return no_grad_result(np.isinf(x.data))
 
 
 def isfinite(x):
     """Chapter 03: True where x is neither infinite nor NaN (a bool Tensor)."""
-    return _no_grad_result(np.isfinite(x.data))
+    return no_grad_result(np.isfinite(x.data))
 
 
 # ------------------------------------------------------------- math functions
@@ -460,8 +462,10 @@ def tanh(x):
     return Tensor.from_op(out, (x,), lambda g: (g * (1.0 - out * out),))
 
 
-def _erf_array(x: np.ndarray) -> np.ndarray:
-    """erf on an array, in float64, with no per-element Python loop (the loops run over terms).
+def erf_array(x: np.ndarray) -> np.ndarray:
+    """Chapter 10: erf on a NumPy array, in float64 (behind :func:`erf` and the exact ``F.gelu``).
+
+    No per-element Python loop (the loops run over terms).
 
     |x| < 1.5: the series erf(x) = 2/sqrt(pi) e^(-x^2) sum_n x (2x^2)^n / (1*3*...*(2n+1)), whose
     terms are all positive (no cancellation); 34 terms reach 1e-16. |x| >= 1.5: 1 - erfc(|x|), with
@@ -494,7 +498,7 @@ def _erf_array(x: np.ndarray) -> np.ndarray:
 def erf(x):
     """Chapter 10: the error function erf(x) = 2/sqrt(pi) * integral_0^x e^(-t^2) dt (exact GELU uses it)."""
     a = float_data(float_data(x.data))
-    out = _erf_array(a).astype(a.dtype, copy=False)
+    out = erf_array(a).astype(a.dtype, copy=False)
     return Tensor.from_op(out, (x,), lambda g: (g * (2.0 / math.sqrt(math.pi)) * np.exp(-a * a),))
 
 
@@ -526,7 +530,7 @@ def where(condition, a, b) -> Tensor:
     ``a`` and ``b`` may be Tensors, arrays or numbers; gradients flow to the Tensors.
     """
     cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
-    da, db = _operand(a), _operand(b)
+    da, db = operand_data(a), operand_data(b)
     if isinstance(da, np.ndarray) or isinstance(db, np.ndarray):
         first, db = binary_operands(da, db) if isinstance(da, np.ndarray) else binary_operands(db, da)[::-1]
         da = first
@@ -553,7 +557,7 @@ def isclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool 
     """Chapter 03: ``|x - other| <= atol + rtol * |other|`` elementwise, a bool Tensor (torch.isclose)."""
     x = as_tensor(x)
     a, b = _pair(x, other)
-    return _no_grad_result(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return no_grad_result(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def allclose(x, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:

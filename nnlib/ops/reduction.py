@@ -15,7 +15,7 @@ import collections
 import numpy as np
 
 from ..engine import Tensor, as_tensor
-from .elementwise import _no_grad_result
+from .elementwise import no_grad_result
 from .indexing import gather
 from .dtypes import float_data
 
@@ -177,12 +177,12 @@ def cumsum(x, axis=None):
 
 def any(x, axis=None, keepdims: bool = False):
     """Chapter 03: True where any element along ``axis`` is non-zero (a bool Tensor)."""
-    return _no_grad_result(np.any(x.data, axis=axis, keepdims=keepdims))
+    return no_grad_result(np.any(x.data, axis=axis, keepdims=keepdims))
 
 
 def all(x, axis=None, keepdims: bool = False):
     """Chapter 03: True where every element along ``axis`` is non-zero (a bool Tensor)."""
-    return _no_grad_result(np.all(x.data, axis=axis, keepdims=keepdims))
+    return no_grad_result(np.all(x.data, axis=axis, keepdims=keepdims))
 
 
 def argmax(x, axis=None, keepdims: bool = False):

@@ -300,3 +300,53 @@ def test_gradcheck_utility():
         gradcheck(wrong, [a, b])
     with pytest.raises(TypeError, match="float64"):
         gradcheck(lambda x: x, [Tensor([1.0], requires_grad=True)])
+
+
+# ---------------------------------------------------------------- the leaf-gradient hook
+def test_leaf_gradient_sink_collects_this_threads_leaf_gradients_and_leaves_grad_alone():
+    from nnlib.engine import leaf_gradient_sink
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = Tensor(np.array([0.5, 0.5]), requires_grad=True)
+    w.grad = np.array([10.0, 10.0])
+    with leaf_gradient_sink() as grads:
+        (w * w + b).sum().backward()
+        (w * 3.0).sum().backward()                 # a second backward adds into the same entry
+        with leaf_gradient_sink() as inner:       # nested: the inner block has its own dict
+            (b * 2.0).sum().backward()
+        (b * 1.0).sum().backward()                 # the outer dict is back in use
+    np.testing.assert_array_equal(w.grad, [10.0, 10.0])
+    assert b.grad is None
+    assert set(grads) == {id(w), id(b)} and set(inner) == {id(b)}
+    assert grads[id(w)][0] is w
+    np.testing.assert_array_equal(grads[id(w)][1], [5.0, 7.0])   # 2w + 3
+    np.testing.assert_array_equal(grads[id(b)][1], [2.0, 2.0])
+    np.testing.assert_array_equal(inner[id(b)][1], [2.0, 2.0])
+    (w * 1.0).sum().backward()                     # after the block: into .grad again
+    np.testing.assert_array_equal(w.grad, [11.0, 11.0])
+
+
+def test_leaf_gradient_sink_is_per_thread_and_restored_after_an_error():
+    import threading
+    from nnlib.engine import leaf_gradient_sink
+    w = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ZeroDivisionError):
+        with leaf_gradient_sink() as grads:
+            worker = threading.Thread(target=lambda: (w * 2.0).sum().backward())
+            worker.start()
+            worker.join()
+            1 / 0
+    np.testing.assert_array_equal(w.grad, 2.0)     # the other thread added into .grad
+    assert grads == {}
+    (w * 1.0).sum().backward()
+    np.testing.assert_array_equal(w.grad, 3.0)
+
+
+def test_set_grad_enabled_sets_the_mode_and_restores_it():
+    from nnlib.engine import set_grad_enabled
+    w = Tensor(np.ones(2), requires_grad=True)
+    with set_grad_enabled(False):
+        assert not (w * 2.0).requires_grad
+        with set_grad_enabled(True):
+            assert (w * 2.0).requires_grad
+        assert not nnlib.is_grad_enabled()
+    assert nnlib.is_grad_enabled()

@@ -100,12 +100,21 @@ def test_bad_input_gets_a_clear_error():
     assert 1 <= default_workers() <= 8
 
 
-def test_the_engine_hook_outside_worker_threads_accumulates_as_usual():
+def test_importing_parallel_changes_nothing_in_the_engine():
+    import subprocess
     import sys
+    code = ("import nnlib.engine as e\n"
+            "before = dict(vars(e)); methods = dict(vars(e.Tensor))\n"
+            "import nnlib.parallel\n"
+            "changed = [k for k in set(before) | set(vars(e)) if vars(e).get(k) is not before.get(k)]\n"
+            "changed += [k for k in set(methods) | set(vars(e.Tensor)) if vars(e.Tensor).get(k) is not methods.get(k)]\n"
+            "assert not changed, changed\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_backward_outside_worker_threads_accumulates_as_usual():
     import threading
-    engine = sys.modules[nnlib.Tensor.__module__]
-    import nnlib.parallel as par
-    assert engine._accumulate_grad is par._accumulate_grad  # installed once, on import
     w = nnlib.Tensor(np.ones(3), requires_grad=True)
     threads = [threading.Thread(target=lambda: (w * 2.0).sum().backward()) for _ in range(4)]
     for t in threads:
