@@ -25,6 +25,7 @@ import struct
 
 import numpy as np
 
+from . import functional as F
 from .io import atomic_write
 
 __all__ = ["save_safetensors", "load_safetensors", "to_onnx", "save_onnx", "run_onnx", "onnx_session", "ONNX_OPSET"]
@@ -266,14 +267,23 @@ class _GraphBuilder:
 
 
 def _gelu_tanh(g: _GraphBuilder, u: str) -> str:
-    """GELU's tanh form from basic ops: 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3)))."""
-    c = g.const(f"gelu_c_{g._count}", np.float32(math.sqrt(2.0 / math.pi)))
-    a = g.const(f"gelu_a_{g._count}", np.float32(0.044715))
+    """GELU's tanh form (the GPT block's) from basic ops: 0.5 u (1 + tanh(C (u + A u^3))), with
+    nnlib.functional's constants C = sqrt(2/pi) and A = 0.044715."""
+    c = g.const(f"gelu_c_{g._count}", np.float32(F.GELU_TANH_C))
+    a = g.const(f"gelu_a_{g._count}", np.float32(F.GELU_TANH_A))
     half = g.const(f"gelu_half_{g._count}", np.float32(0.5))
     one = g.const(f"gelu_one_{g._count}", np.float32(1.0))
     u3 = g.op("Mul", g.op("Mul", u, u), u)
     inner = g.op("Mul", c, g.op("Add", u, g.op("Mul", a, u3)))
     return g.op("Mul", g.op("Mul", half, u), g.op("Add", one, g.op("Tanh", inner)))
+
+
+def _gelu_exact(g: _GraphBuilder, u: str) -> str:
+    """Exact GELU (``F.gelu``'s default, ``activation="gelu"``) from basic ops: 0.5 u (1 + erf(u / sqrt(2)))."""
+    r = g.const(f"gelu_rsqrt2_{g._count}", np.float32(math.sqrt(0.5)))
+    half = g.const(f"gelu_half_{g._count}", np.float32(0.5))
+    one = g.const(f"gelu_one_{g._count}", np.float32(1.0))
+    return g.op("Mul", g.op("Mul", half, u), g.op("Add", one, g.op("Erf", g.op("Mul", u, r))))
 
 
 def _activation(g: _GraphBuilder, name, x: str, where: str) -> str:
@@ -287,7 +297,7 @@ def _activation(g: _GraphBuilder, name, x: str, where: str) -> str:
     if name == "leaky_relu":
         return g.op("LeakyRelu", x, alpha=0.01)
     if name == "gelu":
-        return _gelu_tanh(g, x)
+        return _gelu_exact(g, x)
     raise NotImplementedError(f"to_onnx: {where}: activation {name!r} has no ONNX translation")
 
 

@@ -37,9 +37,11 @@ __all__ = [
     "nll_loss", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "interpolate", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
 ]
 
-#: GELU's tanh form: 0.5 x (1 + tanh(_GELU_C (x + _GELU_A x^3))); the one definition in nnlib
-_GELU_C = math.sqrt(2.0 / math.pi)
-_GELU_A = 0.044715
+#: Chapter 01: GELU's tanh form is 0.5 x (1 + tanh(GELU_TANH_C (x + GELU_TANH_A x^3))). These two
+#: constants are the one definition in nnlib: the fused transformer MLP (nnlib.layers.sequence)
+#: and the ONNX export (nnlib.export) use them.
+GELU_TANH_C = math.sqrt(2.0 / math.pi)
+GELU_TANH_A = 0.044715
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _ONE_SIXTH = float(np.float32(1.0 / 6.0))  # torch's hardsigmoid backward uses 1/6 rounded to float32
@@ -70,14 +72,14 @@ def tanh(x) -> Tensor:
     return as_tensor(x).tanh()
 
 
-def gelu(x, approximate: str = "tanh") -> Tensor:
+def gelu(x, approximate: str = "none") -> Tensor:
     """Chapter 01: GELU (Gaussian error linear unit), x * Phi(x) with Phi the normal CDF.
 
-    ``approximate="tanh"`` (nnlib's default, GPT-2's form, used by the chapters):
-    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as
-    ``torch.nn.functional.gelu(x, approximate='tanh')``.
-    ``approximate="none"``: the exact 0.5 x (1 + erf(x / sqrt(2))), which is *torch's*
-    default (``torch.nn.functional.gelu(x)``). The two differ by less than 1e-3.
+    ``approximate="none"`` (the default, as in torch and Keras): the exact
+    0.5 x (1 + erf(x / sqrt(2))), ``torch.nn.functional.gelu(x)``.
+    ``approximate="tanh"``: GPT-2's form (``gelu_new``), used by nnlib's transformer block,
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (:data:`GELU_TANH_C`, :data:`GELU_TANH_A`), as
+    ``torch.nn.functional.gelu(x, approximate='tanh')``. The two differ by less than 1e-3.
     """
     x = as_tensor(x)
     d = x.data
@@ -90,14 +92,14 @@ def gelu(x, approximate: str = "tanh") -> Tensor:
             return (g * (cdf + d * pdf),)
         return Tensor.from_op(out.astype(d.dtype, copy=False), (x,), backward_exact)
     if approximate != "tanh":
-        raise ValueError(f"gelu: approximate must be 'tanh' or 'none', got {approximate!r}")
+        raise ValueError(f"gelu: approximate must be 'none' (exact, the default) or 'tanh', got {approximate!r}")
     d2 = d * d
-    inner = _GELU_C * (d + _GELU_A * d2 * d)
+    inner = GELU_TANH_C * (d + GELU_TANH_A * d2 * d)
     t = np.tanh(inner)
     out = 0.5 * d * (1.0 + t)
 
     def backward(g):
-        dinner = _GELU_C * (1.0 + 3.0 * _GELU_A * d2)
+        dinner = GELU_TANH_C * (1.0 + 3.0 * GELU_TANH_A * d2)
         return (g * (0.5 * (1.0 + t) + 0.5 * d * (1.0 - t * t) * dinner),)
     return Tensor.from_op(out, (x,), backward)
 

@@ -52,7 +52,7 @@ def _modules():
     def activation_fn(name):
         table = {
             None: None, "linear": None, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-            "gelu": lambda x: TF.gelu(x, approximate="tanh"), "softmax": lambda x: torch.softmax(x, dim=-1),
+            "gelu": TF.gelu, "softmax": lambda x: torch.softmax(x, dim=-1),
             "leaky_relu": lambda x: TF.leaky_relu(x, 0.01),
         }
         if name not in table:

@@ -335,7 +335,7 @@ def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense
     return Tensor.from_op(out, parents, backward), saved[0]
 
 
-_GELU_C, _GELU_A = F._GELU_C, F._GELU_A  # GELU's tanh-form constants, defined once in nnlib.functional
+_GELU_C, _GELU_A = F.GELU_TANH_C, F.GELU_TANH_A  # GELU's tanh form (GPT-2's), defined once in nnlib.functional
 
 
 def _fused_mlp(x: Tensor, fc_in: Dense, fc_out: Dense) -> Tensor:
@@ -455,7 +455,7 @@ class TransformerBlock(Layer):
         if type(self.mlp_in) is Dense and type(self.mlp_out) is Dense and self.mlp_in.activation is None \
                 and self.mlp_out.activation is None and h.shape[-1] == self.mlp_in.kernel.shape[0]:
             return _fused_mlp(h, self.mlp_in, self.mlp_out)
-        return self.mlp_out(F.gelu(self.mlp_in(h)))
+        return self.mlp_out(F.gelu(self.mlp_in(h), approximate="tanh"))  # GPT-2's gelu_new (nnlib.hub)
 
     def get_config(self) -> dict:
         """Chapter 11: d_model, num_heads, dropout, causal, mlp_ratio, n_layers."""

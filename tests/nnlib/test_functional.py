@@ -15,16 +15,18 @@ FAST = settings(max_examples=20, deadline=None)
 
 @FAST
 @given(shape=array_shapes(min_dims=1, max_dims=3, max_side=5), seed=st.integers(0, 100))
-@pytest.mark.parametrize("name", ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax"])
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "softmax",
+                                  "log_softmax"])
 def test_activations(name, shape, seed):
     ours = {
         "relu": F.relu, "leaky_relu": lambda x: F.leaky_relu(x, 0.1), "sigmoid": F.sigmoid,
-        "tanh": F.tanh, "gelu": F.gelu, "softmax": lambda x: F.softmax(x, axis=-1),
+        "tanh": F.tanh, "gelu": F.gelu, "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+        "softmax": lambda x: F.softmax(x, axis=-1),
         "log_softmax": lambda x: F.log_softmax(x, axis=0),
     }[name]
     theirs = {
         "relu": TF.relu, "leaky_relu": lambda x: TF.leaky_relu(x, 0.1), "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh, "gelu": lambda x: TF.gelu(x, approximate="tanh"),
+        "tanh": torch.tanh, "gelu": TF.gelu, "gelu_tanh": lambda x: TF.gelu(x, approximate="tanh"),
         "softmax": lambda x: TF.softmax(x, dim=-1), "log_softmax": lambda x: TF.log_softmax(x, dim=0),
     }[name]
     check_parity(ours, theirs, shapes=[shape], seed=seed, low=-4, high=4)
@@ -33,7 +35,8 @@ def test_activations(name, shape, seed):
 NEW_ACTIVATIONS = {
     "silu": (F.silu, TF.silu),
     "swish": (F.swish, TF.silu),
-    "gelu_exact": (lambda x: F.gelu(x, approximate="none"), TF.gelu),
+    "gelu_default": (F.gelu, TF.gelu),
+    "gelu_exact": (lambda x: F.gelu(x, approximate="none"), lambda x: TF.gelu(x, approximate="none")),
     "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), lambda x: TF.gelu(x, approximate="tanh")),
     "elu": (F.elu, TF.elu),
     "elu_alpha": (lambda x: F.elu(x, alpha=0.7), lambda x: TF.elu(x, alpha=0.7)),
@@ -75,9 +78,13 @@ def test_erf_matches_torch_to_float64_precision():
     assert np.isnan(_erf(np.array([np.nan])))[0]
 
 
-def test_gelu_default_is_the_tanh_form_and_rejects_unknown_modes():
+def test_gelu_default_is_exact_like_torch_and_rejects_unknown_modes():
     x = np.linspace(-3, 3, 11)
-    np.testing.assert_allclose(F.gelu(x).data, TF.gelu(torch.tensor(x), approximate="tanh").numpy(), rtol=1e-12)
+    np.testing.assert_allclose(F.gelu(x).data, TF.gelu(torch.tensor(x)).numpy(), rtol=1e-14)
+    np.testing.assert_allclose(F.gelu(x, approximate="tanh").data,
+                               TF.gelu(torch.tensor(x), approximate="tanh").numpy(), rtol=1e-12)
+    assert 1e-4 < np.abs(F.gelu(x).data - F.gelu(x, approximate="tanh").data).max() < 1e-3  # two forms
+    assert F.GELU_TANH_C == pytest.approx(np.sqrt(2 / np.pi), rel=1e-15) and F.GELU_TANH_A == 0.044715
     with pytest.raises(ValueError, match="approximate"):
         F.gelu(x, approximate="erf")
     with pytest.raises(ValueError, match="min_val"):
