@@ -241,7 +241,7 @@ def _copy_to_torch(pairs) -> None:
     torch = _torch()
     with torch.no_grad():
         for name, owner, key, tensor, transpose in pairs:
-            arr = owner.data if key is None else owner._buffers[key]
+            arr = owner.data if key is None else owner.get_buffer(key)
             arr = arr.T if transpose else arr
             if tuple(arr.shape) != tuple(tensor.shape):
                 raise ValueError(f"{name}: nnlib shape {tuple(arr.shape)} does not fit torch shape "
@@ -326,7 +326,7 @@ def from_torch(module, like=None):
     for name, owner, key, tensor, transpose in weight_pairs(like, module):
         arr = tensor.detach().cpu().numpy()
         arr = arr.T if transpose else arr
-        target = owner.data if key is None else owner._buffers[key]
+        target = owner.data if key is None else owner.get_buffer(key)
         if arr.shape != target.shape:
             raise ValueError(f"{name}: torch shape {arr.shape} does not fit nnlib shape {target.shape}")
         target[...] = arr  # in place: optimizers and caches keep pointing at the same arrays

@@ -80,15 +80,52 @@ class Module:
         return [p for p in self.parameters() if p.requires_grad]
 
     def register_buffer(self, name: str, value: np.ndarray) -> None:
-        """Chapter 06: keep a non-learned array (e.g. running statistics) in the state_dict."""
+        """Chapter 06: keep a non-learned array (e.g. running statistics) in the state_dict.
+
+        ``name`` is this module's own (no dots); registering it again replaces the array.
+        """
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"register_buffer on {type(self).__name__}: the name must be a non-empty string "
+                             f"without dots, got {name!r}")
         buffers = self.__dict__.setdefault("_buffers", OrderedDict())
         buffers[name] = np.asarray(value)
 
-    def named_buffers(self):
-        """Chapter 06: (dotted name, ndarray) for every buffer."""
-        for module_name, module in self.named_modules():
+    def named_buffers(self, prefix: str = "", recurse: bool = True):
+        """Chapter 06: (dotted name, ndarray) for every buffer (only this module's own with ``recurse=False``)."""
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_name, module in modules:
             for name, value in module.__dict__.get("_buffers", {}).items():
                 yield (f"{module_name}.{name}" if module_name else name), value
+
+    def buffers(self, recurse: bool = True) -> list:
+        """Chapter 06: every buffer's array (see :meth:`named_buffers`)."""
+        return [b for _, b in self.named_buffers(recurse=recurse)]
+
+    def _buffer_owner(self, name, who: str):
+        """(module, own name) of the buffer at dotted ``name``, or a KeyError that lists the buffers."""
+        prefix, _, key = name.rpartition(".") if isinstance(name, str) else ("", "", None)
+        module = dict(self.named_modules()).get(prefix)
+        if module is None or key not in module.__dict__.get("_buffers", {}):
+            known = [n for n, _ in self.named_buffers()]
+            raise KeyError(f"{who}: {type(self).__name__} has no buffer {name!r}; its buffers: {known}")
+        return module, key
+
+    def get_buffer(self, name: str) -> np.ndarray:
+        """Chapter 06: the buffer at dotted ``name`` (as :meth:`named_buffers` names it), the array itself.
+
+        Writing into it in place (``get_buffer("moving_mean")[...] = 0``) changes the module.
+        """
+        module, key = self._buffer_owner(name, "get_buffer")
+        return module._buffers[key]
+
+    def set_buffer(self, name: str, value) -> None:
+        """Chapter 06: replace the existing buffer at dotted ``name`` with ``value`` (an array, kept as given).
+
+        Unlike :meth:`load_state_dict` it does not check the shape or convert the dtype: the
+        caller sets the buffer it means to (a quantized kernel, chosen moving statistics).
+        """
+        module, key = self._buffer_owner(name, "set_buffer")
+        module._buffers[key] = np.asarray(value)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Chapter 06: total number of values in the parameters."""
@@ -111,8 +148,8 @@ class Module:
         params = dict(self.named_parameters())
         buffer_owners = {}
         for module_name, module in self.named_modules():
-            for name in module.__dict__.get("_buffers", {}):
-                buffer_owners[f"{module_name}.{name}" if module_name else name] = (module, name)
+            for name, _ in module.named_buffers(module_name, recurse=False):
+                buffer_owners[name] = (module, name.rsplit(".", 1)[-1])
         known = set(params) | set(buffer_owners)
         if strict:
             missing = sorted(known - set(state))

@@ -109,8 +109,8 @@ class QuantizedDense(Layer):
         layer = cls(dense.units, dense.kernel.shape[0], activation=dense.activation_name, use_bias=dense.use_bias,
                     name=dense.name, trainable=dense.trainable, input_shape=in_shape, dtype=dense.dtype.name)
         q, scale = quantize_per_channel(dense.kernel.data, axis=1)
-        layer._buffers["kernel_q"] = q
-        layer._buffers["kernel_scale"] = scale
+        layer.set_buffer("kernel_q", q)
+        layer.set_buffer("kernel_scale", scale)
         if dense.bias is not None:
             layer.bias.data = dense.bias.data.astype(layer.dtype, copy=True)
         return layer

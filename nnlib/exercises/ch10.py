@@ -288,16 +288,16 @@ def check_batchnorm_output(batchnorm_output):
         bn.build((None, 3))
         bn.gamma.data[:] = [1.0, 2.0, 0.5]
         bn.beta.data[:] = [0.0, 1.0, -1.0]
-        bn._buffers["moving_mean"] = np.array([0.5, -1.0, 2.0], np.float32)
-        bn._buffers["moving_variance"] = np.array([4.0, 1.0, 0.25], np.float32)
+        bn.set_buffer("moving_mean", np.array([0.5, -1.0, 2.0], np.float32))
+        bn.set_buffer("moving_variance", np.array([4.0, 1.0, 0.25], np.float32))
         x = np.array([[1.0, 0.0, 2.0], [3.0, -2.0, 2.5], [2.0, 1.0, 1.0], [0.0, -1.0, 2.5]], np.float32)
         wide = (rng.normal(size=(6, 5)) * 3 + 1).astype(np.float32)
         bn5 = BatchNormalization(name="bn5", input_shape=(5,))
         bn5.build((None, 5))
         bn5.gamma.data[:] = rng.uniform(0.5, 2.0, 5)
         bn5.beta.data[:] = rng.normal(size=5)
-        bn5._buffers["moving_mean"] = rng.normal(size=5).astype(np.float32)
-        bn5._buffers["moving_variance"] = rng.uniform(0.5, 3.0, 5).astype(np.float32)
+        bn5.set_buffer("moving_mean", rng.normal(size=5).astype(np.float32))
+        bn5.set_buffer("moving_variance", rng.uniform(0.5, 3.0, 5).astype(np.float32))
         cases = []
         for layer, data in ((bn, x), (bn5, wide)):
             for trainable, training in ((False, True), (True, True), (True, False), (False, False)):

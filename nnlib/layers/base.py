@@ -381,7 +381,7 @@ class Layer(Module):
         """(kind, owner, key) for every weight in Keras order: Parameters, then buffers."""
         slots = [("param", p, None) for p in self.parameters()]
         for module in self.modules():
-            for key in module.__dict__.get("_buffers", {}):
+            for key, _ in module.named_buffers(recurse=False):
                 slots.append(("buffer", module, key))
         return slots
 
@@ -393,7 +393,7 @@ class Layer(Module):
         """
         out = []
         for kind, owner, key in self._weight_slots():
-            out.append(owner.data.copy() if kind == "param" else owner._buffers[key].copy())
+            out.append(owner.data.copy() if kind == "param" else owner.get_buffer(key).copy())
         return out
 
     def set_weights(self, weights) -> None:
@@ -407,7 +407,7 @@ class Layer(Module):
             )
         for i, ((kind, owner, key), w) in enumerate(zip(slots, weights)):
             w = np.asarray(w.data if hasattr(w, "data") and isinstance(w.data, np.ndarray) else w)
-            current = owner.data if kind == "param" else owner._buffers[key]
+            current = owner.data if kind == "param" else owner.get_buffer(key)
             if w.shape != current.shape:
                 raise ValueError(
                     f"layer {self.name!r} ({type(self).__name__}): weight {i} has shape {current.shape}, "
@@ -416,13 +416,13 @@ class Layer(Module):
             if kind == "param":
                 owner.data = w.astype(current.dtype, copy=True)
             else:
-                owner._buffers[key] = w.astype(current.dtype, copy=True)
+                owner.set_buffer(key, w.astype(current.dtype, copy=True))
 
     def count_params(self) -> int:
         """Chapter 06: number of values in the layer's weights (buffers included, as Keras counts)."""
         total = 0
         for kind, owner, key in self._weight_slots():
-            total += owner.data.size if kind == "param" else owner._buffers[key].size
+            total += owner.data.size if kind == "param" else owner.get_buffer(key).size
         return int(total)
 
     def regularization_losses(self) -> list:

@@ -250,7 +250,7 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
             rows.append((f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{layer.count_params():,}"))
             for kind, owner, key in layer._weight_slots():
-                arr = owner.data if kind == "param" else owner._buffers[key]
+                arr = owner.data if kind == "param" else owner.get_buffer(key)
                 if kind == "param" and layer.trainable and self.trainable:
                     trainable += arr.size
                     trainable_bytes += arr.nbytes
