@@ -9,8 +9,8 @@
 
 Supported: :class:`~nnlib.models.Sequential` stacks of ``Dense`` (any activation),
 ``Activation``, ``Dropout``, ``Flatten`` and ``BatchNormalization``, and the
-:class:`~nnlib.gpt.GPT` of chapter 12. The torch modules are written here, in plain
-torch, to follow nnlib's conventions exactly:
+:class:`~nnlib.gpt.GPT` of chapter 12. The torch modules are written in plain torch, in
+:mod:`nnlib.interop_modules`, to follow nnlib's conventions exactly:
 
 * ``Dense`` keeps its kernel as (in, out) and computes ``x @ kernel + bias``;
   ``torch.nn.Linear`` stores ``weight`` as (out, in): the kernel is transposed on the
@@ -38,151 +38,11 @@ def _torch():
     return torch
 
 
-_MODULES: dict = {}
-
-
 def _modules():
-    """Define the torch module classes once, on first use (torch is imported lazily)."""
-    if _MODULES:
-        return _MODULES
-    torch = _torch()
-    nn = torch.nn
-    TF = torch.nn.functional
-
-    def activation_fn(name):
-        table = {
-            None: None, "linear": None, "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-            "gelu": TF.gelu, "softmax": lambda x: torch.softmax(x, dim=-1),
-            "leaky_relu": lambda x: TF.leaky_relu(x, 0.01),
-        }
-        if name not in table:
-            raise ValueError(f"to_torch: activation {name!r} has no torch twin; supported: "
-                             f"{sorted(k for k in table if k)}")
-        return table[name]
-
-    class Dense(nn.Module):
-        """nnlib's Dense in torch: a Linear plus its activation (by Keras name)."""
-
-        def __init__(self, n_in, units, use_bias=True, activation=None):
-            super().__init__()
-            self.linear = nn.Linear(n_in, units, bias=use_bias)
-            self.activation = activation
-            self._fn = activation_fn(activation)
-
-        def forward(self, x):
-            x = self.linear(x)
-            return x if self._fn is None else self._fn(x)
-
-        def extra_repr(self):
-            return f"activation={self.activation!r}"
-
-    class Activation(nn.Module):
-        def __init__(self, activation):
-            super().__init__()
-            self.activation = activation
-            self._fn = activation_fn(activation)
-
-        def forward(self, x):
-            return x if self._fn is None else self._fn(x)
-
-    class Flatten(nn.Module):
-        def forward(self, x):
-            return x.reshape(x.shape[0], -1)
-
-    class KerasBatchNorm(nn.Module):
-        """BatchNormalization with Keras' conventions (see the module docstring)."""
-
-        def __init__(self, channels, momentum=0.99, epsilon=1e-3, center=True, scale=True, frozen=False):
-            super().__init__()
-            self.momentum, self.epsilon, self.frozen = float(momentum), float(epsilon), bool(frozen)
-            self.weight = nn.Parameter(torch.ones(channels)) if scale else None
-            self.bias = nn.Parameter(torch.zeros(channels)) if center else None
-            self.register_buffer("running_mean", torch.zeros(channels))
-            self.register_buffer("running_var", torch.ones(channels))
-
-        def forward(self, x):
-            if self.training and not self.frozen:
-                dims = [d for d in range(x.dim()) if d != x.dim() - 1]
-                mean = x.mean(dim=dims)
-                var = ((x - mean) ** 2).mean(dim=dims)
-                with torch.no_grad():
-                    self.running_mean.mul_(self.momentum).add_(mean.detach() * (1.0 - self.momentum))
-                    self.running_var.mul_(self.momentum).add_(var.detach() * (1.0 - self.momentum))
-            else:
-                mean, var = self.running_mean, self.running_var
-            out = (x - mean) / torch.sqrt(var + self.epsilon)
-            if self.weight is not None:
-                out = out * self.weight
-            if self.bias is not None:
-                out = out + self.bias
-            return out
-
-    class TorchSequential(nn.Module):
-        """A Sequential's layers, in order, as torch modules (``self.layers``)."""
-
-        def __init__(self, layers):
-            super().__init__()
-            self.layers = nn.ModuleList(layers)
-
-        def forward(self, x):
-            for layer in self.layers:
-                x = layer(x)
-            return x
-
-    class Block(nn.Module):
-        """GPT-2 pre-LayerNorm block: x + attn(ln1(x)), then x + mlp(ln2(x))."""
-
-        def __init__(self, d, heads, dropout):
-            super().__init__()
-            self.heads, self.dropout = heads, dropout
-            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.q, self.k, self.v, self.out = (nn.Linear(d, d) for _ in range(4))
-            self.fc, self.proj = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-            self.drop = nn.Dropout(dropout)
-
-        def forward(self, x):
-            b, t, d = x.shape
-            h = self.ln1(x)
-            q, k, v = (z.view(b, t, self.heads, d // self.heads).transpose(1, 2)
-                       for z in (self.q(h), self.k(h), self.v(h)))
-            scores = (q @ k.transpose(-2, -1)) / float(d // self.heads) ** 0.5
-            causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-            att = torch.softmax(scores.masked_fill(~causal, float("-inf")), dim=-1)
-            att = TF.dropout(att, self.dropout, self.training)
-            a = (att @ v).transpose(1, 2).reshape(b, t, d)
-            x = x + self.drop(self.out(a))
-            return x + self.drop(self.proj(TF.gelu(self.fc(self.ln2(x)), approximate="tanh")))
-
-    class TorchGPT(nn.Module):
-        """nnlib.gpt.GPT in torch: token + position embeddings, blocks, final LayerNorm, (tied) head."""
-
-        def __init__(self, config):
-            super().__init__()
-            c = config
-            self.config = c
-            self.wte, self.wpe = nn.Embedding(c.vocab_size, c.d_model), nn.Embedding(c.context_length, c.d_model)
-            self.drop = nn.Dropout(c.dropout)
-            self.blocks = nn.ModuleList(Block(c.d_model, c.n_heads, c.dropout) for _ in range(c.n_layers))
-            self.ln_f = nn.LayerNorm(c.d_model)
-            self.lm_head = None if c.tie_weights else nn.Linear(c.d_model, c.vocab_size, bias=False)
-
-        def forward(self, idx):
-            t = idx.shape[-1]
-            x = self.drop(self.wte(idx) + self.wpe(torch.arange(t, device=idx.device)))
-            for block in self.blocks:
-                x = block(x)
-            x = self.ln_f(x)
-            return x @ self.wte.weight.T if self.lm_head is None else self.lm_head(x)
-
-        def loss(self, idx, targets):
-            """Mean next-token cross-entropy, as nnlib's ``GPT.loss``."""
-            logits = self(idx)
-            return TF.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-
-    _MODULES.update(Dense=Dense, Activation=Activation, Flatten=Flatten, KerasBatchNorm=KerasBatchNorm,
-                    TorchSequential=TorchSequential, TorchGPT=TorchGPT, Block=Block,
-                    Dropout=nn.Dropout)
-    return _MODULES
+    """nnlib.interop_modules, imported on first use (it imports torch)."""
+    _torch()  # the friendly error when torch is missing
+    from . import interop_modules
+    return interop_modules
 
 
 # ------------------------------------------------------------------------------ the weight map
@@ -266,7 +126,7 @@ def to_torch(model, device=None):
 
     mods = _modules()
     if isinstance(model, GPT):
-        module = mods["TorchGPT"](model.config)
+        module = mods.TorchGPT(model.config)
     elif isinstance(model, Sequential):
         if not model.built:
             raise ValueError(f"to_torch: model {model.name!r} is not built yet (its weights do not exist); "
@@ -275,18 +135,18 @@ def to_torch(model, device=None):
         layers = []
         for layer in model.layers:
             if isinstance(layer, Dense):
-                t = mods["Dense"](shape[-1], layer.units, layer.use_bias, layer.activation_name)
+                t = mods.Dense(shape[-1], layer.units, layer.use_bias, layer.activation_name)
             elif isinstance(layer, Activation):
-                t = mods["Activation"](layer.activation_name)
+                t = mods.Activation(layer.activation_name)
             elif isinstance(layer, Dropout):
-                t = mods["Dropout"](layer.rate)
+                t = mods.Dropout(layer.rate)
             elif isinstance(layer, Flatten):
-                t = mods["Flatten"]()
+                t = mods.Flatten()
             elif isinstance(layer, BatchNormalization):
                 if layer.axis % len(shape) != len(shape) - 1:
                     raise ValueError(f"to_torch: layer {layer.name!r} normalizes axis {layer.axis}; only the last "
                                      "axis is supported")
-                t = mods["KerasBatchNorm"](shape[-1], layer.momentum, layer.epsilon, layer.center, layer.scale,
+                t = mods.KerasBatchNorm(shape[-1], layer.momentum, layer.epsilon, layer.center, layer.scale,
                                            frozen=not layer.trainable)
             else:
                 raise TypeError(f"to_torch: layer {layer.name!r} ({type(layer).__name__}) has no torch twin; "
@@ -296,7 +156,7 @@ def to_torch(model, device=None):
                     p.requires_grad_(False)
             layers.append(t)
             shape = layer.compute_output_shape(shape)
-        module = mods["TorchSequential"](layers)
+        module = mods.TorchSequential(layers)
     else:
         raise TypeError(f"to_torch: supports Sequential and GPT models, got {type(model).__name__}")
     dtype = next(iter(model.parameters())).dtype
@@ -318,7 +178,7 @@ def from_torch(module, like=None):
     """
     mods = _modules()
     if like is None:
-        if isinstance(module, mods["TorchGPT"]):
+        if isinstance(module, mods.TorchGPT):
             from .gpt import GPT
             like = GPT(module.config)
         else:

@@ -33,8 +33,21 @@ def _data(n=24, seed=0):
 
 
 def test_import_nnlib_does_not_import_torch():
-    code = "import sys, nnlib, nnlib.interop, nnlib.models; assert 'torch' not in sys.modules"
+    code = ("import sys, nnlib, nnlib.interop, nnlib.models; "
+            "assert 'torch' not in sys.modules and 'nnlib.interop_modules' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_to_torch_builds_the_modules_of_interop_modules_and_exact_gelu_matches():
+    from nnlib import interop_modules as tm
+    nnlib.manual_seed(0)
+    model = Sequential([Dense(5, activation="gelu", input_shape=(4,), name="g"), Dense(2, name="out")])
+    module = to_torch(model)
+    assert isinstance(module, tm.TorchSequential) and isinstance(module.layers[0], tm.Dense)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32) * 3
+    with torch.no_grad():
+        ref = module(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("bn", [False, True])
