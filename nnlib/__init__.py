@@ -18,9 +18,9 @@ from .ops import abs, all, any, max, min, pow, round, sum  # noqa: F401,A004  (n
 from .random import get_rng, manual_seed
 from .module import Module, ModuleList
 from . import functional
-from .memory import _tune_on_import
+from . import memory
 
-_tune_on_import()
+memory.tune_allocator_if_asked()  # only with NNLIB_TUNE_MALLOC=1 (chapter 12)
 
 __version__ = "0.1.0"
 

@@ -23,7 +23,7 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["tune_allocator", "allocator_tuned"]
+__all__ = ["tune_allocator", "allocator_tuned", "tune_allocator_if_asked"]
 
 # mallopt parameter numbers from glibc's <malloc.h>
 _M_TRIM_THRESHOLD = -1
@@ -70,7 +70,11 @@ def allocator_tuned() -> bool:
     return _state["tuned"]
 
 
-def _tune_on_import() -> None:
-    """Tune malloc at import only when the environment asks for it (``NNLIB_TUNE_MALLOC=1``)."""
+def tune_allocator_if_asked() -> bool:
+    """Chapter 12: :func:`tune_allocator` only when the environment asks for it (``NNLIB_TUNE_MALLOC=1``).
+
+    ``import nnlib`` calls it. Returns True when the settings were applied.
+    """
     if os.environ.get("NNLIB_TUNE_MALLOC", "0").strip().lower() in ("1", "true", "yes", "on"):
-        tune_allocator()
+        return tune_allocator()
+    return False
