@@ -15,7 +15,9 @@ every run with the same number of workers.
     loss = parallel_backward(model.loss, x, y, workers=2)   # a float
     opt.step()
 
-Each worker's matrix products run on one BLAS thread (through ``threadpoolctl``,
+Each worker collects its shard's gradients apart, in an
+:func:`nnlib.engine.leaf_gradient_sink`, and they are added into ``.grad`` in shard order
+at the end. Each worker's matrix products run on one BLAS thread (through ``threadpoolctl``,
 which scikit-learn installs; without it BLAS keeps its own setting), so the workers
 do not fight over the cores. NumPy releases Python's GIL inside its large operations,
 which is what lets the threads run at the same time.
