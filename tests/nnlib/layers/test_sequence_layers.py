@@ -349,3 +349,21 @@ def test_fused_mlp_matches_torch_at_extreme_values():
             check_parity(ours, theirs, shapes=[(2, 3, d), (d, 4 * d), (4 * d,), (4 * d, d), (d,)], low=-30,
                          high=30, dtype=dtype, rtol=1e-4 if dtype == np.float32 else None,
                          atol=1e-3 if dtype == np.float32 else None)
+
+
+def test_the_unfused_mlp_path_uses_the_tanh_gelu_too():
+    """GPT-2's MLP is the tanh form (F.gelu's default is exact): both paths of TransformerBlock.mlp agree."""
+    from nnlib.layers import Dense
+
+    class PlainDense(Dense):  # not exactly Dense: the block takes the layer-by-layer path
+        pass
+
+    nnlib.manual_seed(4)
+    block = TransformerBlock(8, 2, dtype="float64")
+    h = nnlib.Tensor(np.random.default_rng(1).normal(0, 2, size=(2, 3, 8)))
+    fused = block.mlp(h).data
+    wrapped = PlainDense(block.mlp_in.units, dtype="float64")
+    wrapped.build((None, 8))
+    wrapped.kernel.data, wrapped.bias.data = block.mlp_in.kernel.data, block.mlp_in.bias.data
+    block.mlp_in = wrapped
+    np.testing.assert_allclose(block.mlp(h).data, fused, rtol=1e-12, atol=1e-12)
