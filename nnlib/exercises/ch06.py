@@ -2,147 +2,18 @@
 
 Each ``check_<exercise>(answer, ...)`` prints one verdict line and returns a
 :class:`nnlib.checks.Verdict`; it never raises. When an answer is wrong in a way learners
-often are (a forgotten bias, the sigmoid's sign ...), the line says so in words.
-
-Also home of ``_check_cases``, the small diagnosing runner the chapter modules 06-11 share.
+often are (a forgotten bias, the sigmoid's sign ...), the line says so in words
+(:func:`nnlib.checks.check_cases`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
-
 import numpy as np
 
-from nnlib.checks import Verdict, check_function, check_value, short_repr
+from nnlib.checks import Verdict, check_cases, short_repr
 
 __all__ = ["check_dense_forward", "check_sequential_forward", "check_count_dense_params",
            "check_glorot_limit"]
-
-
-# ------------------------------------------------------------------ shared runner
-def _same(got, expected, atol=1e-6, rtol=1e-5) -> bool:
-    """True when ``got`` matches ``expected`` as nnlib.checks compares them (shape, allclose, items)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        return bool(check_value("_", got, expected, atol=atol, rtol=rtol))
-
-
-def _fmt(value) -> str:
-    """A value for a verdict: numbers with 6 significant digits, anything else as short_repr."""
-    if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
-        return f"{value:.6g}"
-    if isinstance(value, tuple) and len(value) <= 4:
-        return "(" + ", ".join(_fmt(v) for v in value) + ")"
-    return short_repr(value)
-
-
-def _copy(args):
-    try:
-        return copy.deepcopy(args)
-    except Exception:
-        return args
-
-
-def _dtype_of(value):
-    return getattr(value, "dtype", None) if isinstance(value, np.ndarray) else None
-
-
-def _first_difference(got, expected, labels, atol, rtol) -> str:
-    """Where ``got`` first differs from ``expected``, with both values: "tpr at [1]: got 0, expected 0.5"."""
-    if isinstance(expected, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(expected):
-        for k, (g, e) in enumerate(zip(got, expected)):
-            if not _same(g, e, atol, rtol):
-                label = labels[k] if labels and k < len(labels) else f"item {k}"
-                return f"{label}{_first_difference(g, e, None, atol, rtol)}"
-        return ""
-    g, e = np.asarray(got) if isinstance(got, np.ndarray) else got, expected
-    if isinstance(g, np.ndarray) and isinstance(e, np.ndarray) and g.shape == e.shape and g.size > 1:
-        with np.errstate(all="ignore"):
-            bad = ~np.isclose(g, e, atol=atol, rtol=rtol, equal_nan=True)
-        if bad.any():
-            index = tuple(int(i) for i in np.argwhere(bad)[0])
-            return f" at {list(index)}: got {_fmt(g[index])}, expected {_fmt(e[index])}"
-    return f": got {_fmt(got)}, expected {_fmt(expected)}"
-
-
-def _line(name, number, where, message, got, expected, labels, atol, rtol) -> str:
-    """The ❌ line for a recognised mistake: the whole values if they fit, else the first difference."""
-    for head in (f"❌ {name}: case {number} ({where}): {message}", f"❌ {name}: case {number}: {message}"):
-        line = f"{head} Got {_fmt(got)}; expected {_fmt(expected)}."
-        if len(line) <= MAX_LINE:
-            return line
-        detail = _first_difference(got, expected, labels, atol, rtol).strip()
-        if detail.startswith("at "):
-            detail = "First difference " + detail
-        elif detail.startswith(":"):
-            detail = "Got" + detail[1:]
-        line = f"{head} {detail}." if detail else head
-        if len(line) <= MAX_LINE:
-            return line
-    return line
-
-
-#: A verdict line is kept to about this many characters.
-MAX_LINE = 200
-
-
-def _matches_everywhere(variant, cases, results, atol, rtol) -> bool:
-    """Does the known wrong answer ``variant`` give the learner's result on every case?"""
-    for (args, _), got in zip(cases, results):
-        try:
-            wrong = variant(*_copy(args))
-        except Exception:
-            return False
-        if not _same(got, wrong, atol, rtol):
-            return False
-    return True
-
-
-def _check_cases(name, fn, cases, mistakes=(), atol=1e-6, rtol=1e-5, dtype=False,
-                 show=None, labels=None) -> Verdict:
-    """Run ``fn`` on ``cases`` (a list of ``(args_tuple, expected)``); print one verdict line.
-
-    On the first case that differs, each ``(variant, message)`` of ``mistakes`` is tried:
-    ``variant(*args)`` computes what a known wrong answer returns, and if the learner's
-    result equals it, the line names that mistake. ``dtype=True`` also requires the
-    expected array dtype. ``show(args)`` describes a case's input (default: short reprs);
-    ``labels`` names the items of a tuple result (("fpr", "tpr")) for the verdict.
-    Anything else (not attempted, an exception, an unknown wrong value) gets the
-    generic verdict of :func:`nnlib.checks.check_function`.
-    """
-    try:
-        if callable(fn):
-            results, first = [], None
-            for number, (args, expected) in enumerate(cases, start=1):
-                try:
-                    got = fn(*_copy(args))
-                except Exception:  # ⏳ or "raised ...": check_function words it
-                    results = None
-                    break
-                results.append(got)
-                if first is not None:
-                    continue
-                if not _same(got, expected, atol, rtol):
-                    first = number
-                elif dtype and _dtype_of(expected) is not None and _dtype_of(got) != _dtype_of(expected):
-                    print(f"❌ {name}: case {number}: got dtype {_dtype_of(got)}; expected "
-                          f"{_dtype_of(expected)} (convert with .astype(np.{_dtype_of(expected)})).")
-                    return Verdict(False)
-            if results is not None and first is not None:
-                args, expected = cases[first - 1]
-                got = results[first - 1]
-                where = show(args) if show else ", ".join(short_repr(a) for a in args)
-                for variant, message in mistakes:
-                    if _matches_everywhere(variant, cases, results, atol, rtol):
-                        print(_line(name, first, where, message, got, expected, labels, atol, rtol))
-                        return Verdict(False)
-        return check_function(name, fn, cases, atol=atol, rtol=rtol)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as error:  # never let a check cell crash the notebook
-        print(f"❌ {name}: the check itself failed: {type(error).__name__}: {error}.")
-        return Verdict(False)
 
 
 # ----------------------------------------------------------------- chapter 06
@@ -212,8 +83,8 @@ def check_dense_forward(dense_forward) -> Verdict:
         (lambda x, k, b, a=None: np.maximum(x @ k + b, 0.0) if a else x @ k + b,
          "every activation is computed as ReLU; \"sigmoid\" needs 1 / (1 + exp(-z))."),
     ]
-    return _check_cases("dense_forward", dense_forward, _dense_cases(), mistakes,
-                        show=lambda args: f"activation={args[3]!r}, x {short_repr(args[0])}")
+    return check_cases("dense_forward", dense_forward, _dense_cases(), mistakes,
+                       show=lambda args: f"activation={args[3]!r}, x {short_repr(args[0])}")
 
 
 def _sequential(x, weights, activations):
@@ -248,8 +119,8 @@ def check_sequential_forward(sequential_forward, model_weights=None) -> Verdict:
         (lambda x, w, a: _sequential(x, w, [a[0]] * len(a)), "every layer uses the first layer's activation."),
         (lambda x, w, a: _sequential(x, w, a[::-1]), "the activations are applied in reverse order."),
     ]
-    return _check_cases("sequential_forward", sequential_forward, cases, mistakes,
-                        show=lambda a: f"{len(a[1])} layer(s), activations {a[2]}")
+    return check_cases("sequential_forward", sequential_forward, cases, mistakes,
+                       show=lambda a: f"{len(a[1])} layer(s), activations {a[2]}")
 
 
 def _counts(input_dim, units):
@@ -275,7 +146,7 @@ def check_count_dense_params(count_dense_params) -> Verdict:
         (lambda d, units: [d * (u + 1) for u in no_chain(1, units)], "fan-in and units are swapped."),
         (lambda d, units: sum(_counts(d, units)), "return one count per layer (a list), not the total."),
     ]
-    return _check_cases("count_dense_params", count_dense_params, cases, mistakes)
+    return check_cases("count_dense_params", count_dense_params, cases, mistakes)
 
 
 def check_glorot_limit(glorot_limit) -> Verdict:
@@ -291,4 +162,4 @@ def check_glorot_limit(glorot_limit) -> Verdict:
         (lambda i, o: np.sqrt(6.0) / (i + o), "the square root must cover the whole fraction 6 / (in + out)."),
         (lambda i, o: np.sqrt(1.0 / (i + o)), "the limit is sqrt(6 / (fan_in + fan_out))."),
     ]
-    return _check_cases("glorot_limit", glorot_limit, cases, mistakes, atol=1e-6)
+    return check_cases("glorot_limit", glorot_limit, cases, mistakes, atol=1e-6)

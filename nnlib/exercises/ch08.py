@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlib.checks import Verdict
-from nnlib.exercises.ch06 import _check_cases
+from nnlib.checks import Verdict, check_cases
 
 __all__ = ["check_confusion_counts", "check_precision_recall_f1", "check_roc_points",
            "check_auc_trapezoid", "check_macro_f1"]
@@ -45,8 +44,8 @@ def check_confusion_counts(confusion_counts, y_true=None, y_pred=None) -> Verdic
         (order(3, 2, 1, 0), "the order is reversed: return (tn, fp, fn, tp), the order of C.ravel()."),
         (order(3, 0, 1, 2), "return (tn, fp, fn, tp), the order of C.ravel()."),
     ]
-    return _check_cases("confusion_counts", confusion_counts, cases, mistakes,
-                        show=lambda a: f"y_true {a[0][:6]}, y_pred {a[1][:6]}")
+    return check_cases("confusion_counts", confusion_counts, cases, mistakes,
+                       show=lambda a: f"y_true {a[0][:6]}, y_pred {a[1][:6]}")
 
 
 def _prf(tp, fp, fn):
@@ -84,9 +83,9 @@ def check_precision_recall_f1(precision_recall_f1) -> Verdict:
         (with_f1(lambda p, r: 2 * p * r), "F1 = 2PR / (P + R): divide by P + R."),
         (_nan_prf, "a zero denominator must give 0.0, not nan."),
     ]
-    return _check_cases("precision_recall_f1", precision_recall_f1, cases, mistakes,
-                        labels=("precision", "recall", "f1"),
-                        show=lambda a: f"tp={a[0]}, fp={a[1]}, fn={a[2]}")
+    return check_cases("precision_recall_f1", precision_recall_f1, cases, mistakes,
+                       labels=("precision", "recall", "f1"),
+                       show=lambda a: f"tp={a[0]}, fp={a[1]}, fn={a[2]}")
 
 
 def _roc(y_true, scores, descending=True, merge_ties=True, start=True, normalize=True):
@@ -126,8 +125,8 @@ def check_roc_points(roc_points, y_true=None, scores=None) -> Verdict:
         (lambda y, s: tuple(v * len(y) / len(y) ** 2 for v in _roc(y, s, normalize=False)),
          "divide FP by the number of negatives and TP by the number of positives, not by n."),
     ]
-    return _check_cases("roc_points", roc_points, cases, mistakes, labels=("fpr", "tpr"),
-                        show=lambda a: f"y_true {a[0][:6]}, scores {a[1][:6]}")
+    return check_cases("roc_points", roc_points, cases, mistakes, labels=("fpr", "tpr"),
+                       show=lambda a: f"y_true {a[0][:6]}, scores {a[1][:6]}")
 
 
 def _trapezoid(x, y):
@@ -154,8 +153,8 @@ def check_auc_trapezoid(auc_trapezoid, fpr=None, tpr=None) -> Verdict:
         (lambda x, y: float(np.mean(y)), "that is the mean of y; sum np.diff(x) * (y[1:] + y[:-1]) / 2."),
         (lambda x, y: float(np.sum(np.diff(x) * (y[1:] + y[:-1]))), "the factor 1/2 of the trapezoid is missing."),
     ]
-    return _check_cases("auc_trapezoid", auc_trapezoid, cases, mistakes,
-                        show=lambda a: f"x {a[0][:5]}, y {a[1][:5]}")
+    return check_cases("auc_trapezoid", auc_trapezoid, cases, mistakes,
+                       show=lambda a: f"x {a[0][:5]}, y {a[1][:5]}")
 
 
 def _per_class(C):
@@ -220,6 +219,6 @@ def check_macro_f1(macro_f1, C_real=None) -> Verdict:
         (lambda C: float(np.mean(np.diag(C) / np.maximum(np.asarray(C).sum(axis=0), 1))),
          "that is the macro precision, not F1."),
     ]
-    return _check_cases("macro_f1", macro_f1, cases, mistakes,
-                        show=lambda a: f"C {np.asarray(a[0]).tolist()}" if np.asarray(a[0]).size <= 9
-                        else f"C of shape {np.asarray(a[0]).shape}")
+    return check_cases("macro_f1", macro_f1, cases, mistakes,
+                       show=lambda a: f"C {np.asarray(a[0]).tolist()}" if np.asarray(a[0]).size <= 9
+                       else f"C of shape {np.asarray(a[0]).shape}")

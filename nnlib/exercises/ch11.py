@@ -11,8 +11,7 @@ import math
 
 import numpy as np
 
-from nnlib.checks import Verdict
-from nnlib.exercises.ch06 import _check_cases
+from nnlib.checks import Verdict, check_cases
 
 __all__ = ["check_attention", "check_causal_mask", "check_split_heads", "check_merge_heads",
            "check_layer_norm"]
@@ -84,9 +83,9 @@ def check_attention(attention) -> Verdict:
         (lambda q, k, v, m=None: _attention(q, k, v, m, transposed=True), "the scores are transposed: q @ k^T "
                                                                           "(one row per query)."),
     ]
-    return _check_cases("attention", attention, cases, mistakes, atol=1e-6,
-                        show=lambda a: f"q {np.shape(a[0])}, k {np.shape(a[1])}, v {np.shape(a[2])}"
-                                       + (", with a mask" if len(a) > 3 else ""))
+    return check_cases("attention", attention, cases, mistakes, atol=1e-6,
+                       show=lambda a: f"q {np.shape(a[0])}, k {np.shape(a[1])}, v {np.shape(a[2])}"
+                                      + (", with a mask" if len(a) > 3 else ""))
 
 
 def _mask(T, forbid=lambda i, j: j > i, value=-np.inf, allowed=0.0, dtype=np.float32):
@@ -112,8 +111,8 @@ def check_causal_mask(causal_mask) -> Verdict:
         (lambda T: _mask(T, value=0.0, allowed=-np.inf), "0 and -inf are swapped: 0 on and below the diagonal."),
         (lambda T: _mask(T, value=-1e9), "use -np.inf for the forbidden positions."),
     ]
-    return _check_cases("causal_mask", causal_mask, cases, mistakes, dtype=True,
-                        show=lambda a: f"T = {a[0]}")
+    return check_cases("causal_mask", causal_mask, cases, mistakes, dtype=True,
+                       show=lambda a: f"T = {a[0]}")
 
 
 def _split(x, n, order="thd"):
@@ -141,8 +140,8 @@ def check_split_heads(split_heads) -> Verdict:
         (lambda x, n: x.reshape(x.shape[0], x.shape[1], n, -1), "the axes are not swapped: the result must be "
                                                                 "(B, H, T, d/H)."),
     ]
-    return _check_cases("split_heads", split_heads, cases, mistakes,
-                        show=lambda a: f"x of shape {a[0].shape}, n_heads {a[1]}")
+    return check_cases("split_heads", split_heads, cases, mistakes,
+                       show=lambda a: f"x of shape {a[0].shape}, n_heads {a[1]}")
 
 
 def _merge(x, order="thd"):
@@ -166,8 +165,8 @@ def check_merge_heads(merge_heads) -> Verdict:
         (lambda x: _merge(x, "interleaved"), "the heads' columns are interleaved: transpose to (B, T, H, dh), "
                                              "then reshape."),
     ]
-    return _check_cases("merge_heads", merge_heads, cases, mistakes,
-                        show=lambda a: f"x of shape {a[0].shape}")
+    return check_cases("merge_heads", merge_heads, cases, mistakes,
+                       show=lambda a: f"x of shape {a[0].shape}")
 
 
 def _ln(x, gamma, beta, eps=1e-5, axis=-1, ddof=0, eps_outside=False, sqrt=True):
@@ -214,5 +213,5 @@ def check_layer_norm(layer_norm) -> Verdict:
         (lambda x, g, b, eps=1e-5: _ln(x, g, b, eps, sqrt=False), "divide by the standard deviation "
                                                                   "sqrt(var + eps), not the variance."),
     ]
-    return _check_cases("layer_norm", layer_norm, cases, mistakes, atol=1e-6,
-                        show=lambda a: f"x of shape {a[0].shape}" + (f", eps {a[3]}" if len(a) > 3 else ""))
+    return check_cases("layer_norm", layer_norm, cases, mistakes, atol=1e-6,
+                       show=lambda a: f"x of shape {a[0].shape}" + (f", eps {a[3]}" if len(a) > 3 else ""))
