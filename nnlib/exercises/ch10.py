@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 
-from nnlib.checks import Problem, Verdict, run_check
+from nnlib.checks import Problem, run_check
 from nnlib.layers import BatchNormalization, Dense, Dropout
 from nnlib.models import Sequential
 
