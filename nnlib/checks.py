@@ -24,7 +24,8 @@ The chapter checks (:mod:`nnlib.exercises`) are built on these primitives:
   ``(wrong_function, message)`` pair that reproduces the learner's answers on every case) and
   names it in the line;
 - ``run_check`` and ``Problem``: any check written as a body that raises ``Problem(text)`` at
-  the first problem; ``check_labelled_cases`` and ``describe_difference`` are cases built on it.
+  the first problem; ``check_labelled_cases`` runs labelled cases on it, each difference worded
+  by ``describe_difference``.
 
 (The environment report of chapter 00 is :mod:`nnlib.environment`.)
 """
