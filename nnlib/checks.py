@@ -1,4 +1,4 @@
-"""Chapter 00: exercise checks with one-line verdicts, and the environment report.
+"""Chapter 00: exercise checks with one-line verdicts.
 
 Every exercise in the notebooks is followed by a check cell. A check prints exactly
 one line and returns True or False; it never raises, so a wrong answer never stops
@@ -17,7 +17,17 @@ as the learner would index it (``at [0][1]``, ``at ['w']``, or ``db`` with
 ``names=("dw", "db")``). Big arrays are not printed at all: the whole verdict stays
 about one line (``MAX_VERDICT`` characters).
 
-``environment_report()`` prints ``[OK]``/``[FAIL]`` for each package the course needs.
+The chapter checks (:mod:`nnlib.exercises`) are built on these primitives:
+
+- ``check_function``, ``check_value``, ``check_true``: a function on cases, one value, a property;
+- ``check_cases``: ``check_function`` that also recognises a learner's known mistake (each a
+  ``(wrong_function, message)`` pair that reproduces the learner's answers on every case) and
+  names it in the line;
+- ``run_check`` and ``Problem``: any check written as a body that raises ``Problem(text)`` at
+  the first problem; ``check_labelled_cases`` runs labelled cases on it, each difference worded
+  by ``describe_difference``.
+
+(The environment report of chapter 00 is :mod:`nnlib.environment`.)
 """
 
 from __future__ import annotations
@@ -25,46 +35,24 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import platform
 import re
-import sys
-from importlib import metadata
 
 import numpy as np
 
 __all__ = [
-    "REQUIREMENTS",
-    "PYTHON_REQUIREMENT",
     "check_function",
     "check_value",
     "check_true",
-    "environment_report",
+    "check_cases",
+    "check_labelled_cases",
+    "describe_difference",
+    "run_check",
+    "Problem",
     "Verdict",
+    "format_number",
+    "short_repr",
+    "MAX_VERDICT",
 ]
-
-#: What the course needs (the same as requirements.txt): distribution -> version spec.
-REQUIREMENTS = {
-    "numpy": ">=1.24",
-    "matplotlib": ">=3.7",
-    "ipywidgets": ">=8.0",
-    "tqdm": ">=4.64",
-    "pandas": ">=2.0",
-    "jupyterlab": ">=4.0",
-    "scikit-learn": ">=1.3",
-    "torch": "==2.13.0",
-    "safetensors": ">=0.4",
-    "onnx": ">=1.15",
-    "onnxruntime": ">=1.16",
-    "fastapi": ">=0.110",
-    "uvicorn": ">=0.30",
-    "captum": ">=0.7",
-    "opacus": ">=1.4",
-    "transformers": ">=4.40",
-    "tokenizers": ">=0.15",
-}
-
-#: The Python versions nnlib supports (as in pyproject.toml).
-PYTHON_REQUIREMENT = ">=3.10"
 
 _NOT_ATTEMPTED = (
     '⏳ {name}: not attempted yet — replace "raise NotImplementedError()" with your code, '
@@ -598,72 +586,235 @@ def _passed(name: str, count: int) -> str:
     return f"✅ {name}: all {count} checks passed."
 
 
-# -------------------------------------------------------------- environment report
-_OPS = (">=", "<=", "==", "!=", ">", "<")
+# -------------------------------------------- the chapters' primitives: known mistakes, check bodies
+def _matches(got, expected, atol=1e-6, rtol=1e-5) -> bool:
+    """True when ``got`` matches ``expected`` as every check compares them (shape, allclose, item by item)."""
+    try:
+        return _mismatch(got, expected, atol, rtol) is None
+    except Exception:
+        return False
 
 
-def parse_version(text: str) -> tuple[int, ...]:
-    """Chapter 00: the leading numeric release of a version: '2.13.0+cpu' -> (2, 13, 0)."""
-    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text))
-    if not match:
-        raise ValueError(f"cannot read a version number from {text!r}")
-    return tuple(int(part) for part in match.group(1).split("."))
+def _six_digits(value) -> str:
+    """A value for a known-mistake line: numbers with 6 significant digits, anything else as short_repr."""
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)):
+        return f"{value:.6g}"
+    if isinstance(value, tuple) and len(value) <= 4:
+        return "(" + ", ".join(_six_digits(v) for v in value) + ")"
+    return short_repr(value)
 
 
-def _cmp(a: tuple[int, ...], b: tuple[int, ...]) -> int:
-    width = max(len(a), len(b))
-    a = a + (0,) * (width - len(a))
-    b = b + (0,) * (width - len(b))
-    return (a > b) - (a < b)
+def _first_difference(got, expected, labels, atol, rtol) -> str:
+    """Where ``got`` first differs from ``expected``, with both values: "tpr at [1]: got 0, expected 0.5"."""
+    if isinstance(expected, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(expected):
+        for k, (g, e) in enumerate(zip(got, expected)):
+            if not _matches(g, e, atol, rtol):
+                label = labels[k] if labels and k < len(labels) else f"item {k}"
+                return f"{label}{_first_difference(g, e, None, atol, rtol)}"
+        return ""
+    if isinstance(got, np.ndarray) and isinstance(expected, np.ndarray) and got.shape == expected.shape \
+            and got.size > 1:
+        with np.errstate(all="ignore"):
+            bad = ~np.isclose(got, expected, atol=atol, rtol=rtol, equal_nan=True)
+        if bad.any():
+            index = tuple(int(i) for i in np.argwhere(bad)[0])
+            return f" at {list(index)}: got {_six_digits(got[index])}, expected {_six_digits(expected[index])}"
+    return f": got {_six_digits(got)}, expected {_six_digits(expected)}"
 
 
-def version_satisfies(version: str, spec: str) -> bool:
-    """Chapter 00: does ``version`` meet ``spec`` (e.g. '>=1.24', '==2.13.0', '>=1,<3')?
-
-    Only numeric releases are compared, so local and pre-release suffixes are
-    ignored ('2.13.0+cpu' satisfies '==2.13.0').
-    """
-    have = parse_version(version)
-    for clause in filter(None, (c.strip() for c in spec.split(","))):
-        op = next((op for op in _OPS if clause.startswith(op)), None)
-        if op is None:
-            raise ValueError(f"unsupported version requirement {clause!r}")
-        order = _cmp(have, parse_version(clause[len(op):]))
-        ok = {">=": order >= 0, "<=": order <= 0, "==": order == 0,
-              "!=": order != 0, ">": order > 0, "<": order < 0}[op]
-        if not ok:
-            return False
-    return True
+def _cited_mistake_line(name, number, where, message, got, expected, labels, atol, rtol) -> str:
+    """``❌ name: case n (input): message Got ...; expected ...``: the whole values if they fit, else the first difference."""
+    for head in (f"❌ {name}: case {number} ({where}): {message}", f"❌ {name}: case {number}: {message}"):
+        line = f"{head} Got {_six_digits(got)}; expected {_six_digits(expected)}."
+        if len(line) <= MAX_VERDICT:
+            return line
+        detail = _first_difference(got, expected, labels, atol, rtol).strip()
+        if detail.startswith("at "):
+            detail = "First difference " + detail
+        elif detail.startswith(":"):
+            detail = "Got" + detail[1:]
+        line = f"{head} {detail}." if detail else head
+        if len(line) <= MAX_VERDICT:
+            return line
+    return line
 
 
-def environment_report(requirements=None) -> bool:
-    """Chapter 00: print ``[OK]``/``[FAIL]`` for Python and each required package.
+def _inline_mistake_line(name, args, message, got, expected) -> str:
+    """``❌ name: message (input ...: got ..., expected ...).``, each value cut short."""
+    shown = short_repr(args[0] if len(args) == 1 else args)[:45]
+    return (f"❌ {name}: {message} (input {shown}: got {short_repr(got)[:40]}, "
+            f"expected {short_repr(expected)[:40]}).")
 
-    ``requirements`` maps a distribution name to a version spec (default:
-    REQUIREMENTS, the same as requirements.txt). Returns True if everything is OK.
-    """
-    requirements = REQUIREMENTS if requirements is None else requirements
-    python = platform.python_version()
-    all_ok = version_satisfies(python, PYTHON_REQUIREMENT)
-    print(f"[{'OK' if all_ok else 'FAIL'}] Python {python} (needs {PYTHON_REQUIREMENT})")
-    for package, spec in requirements.items():
+
+def _known_mistake_line(name, fn, cases, mistakes, atol, rtol, dtype, show, labels, cite_case):
+    """The ❌ line of ``check_cases`` when the answer has the wrong dtype or makes a known mistake, else None."""
+    results, first = [], None
+    for number, (args, expected) in enumerate(cases, start=1):
         try:
-            version = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            print(f"[FAIL] {package} not installed (needs {spec})")
-            all_ok = False
+            got = fn(*_snapshot(args, {})[0])
+        except Exception:  # ⏳ or "raised ...": check_function words it
+            return None
+        results.append(got)
+        if first is not None:
             continue
+        if not _matches(got, expected, atol, rtol):
+            first = number
+        elif dtype and isinstance(expected, np.ndarray) and (
+                not isinstance(got, np.ndarray) or got.dtype != expected.dtype):
+            got_dtype = got.dtype if isinstance(got, np.ndarray) else None
+            return (f"❌ {name}: case {number}: got dtype {got_dtype}; expected {expected.dtype} "
+                    f"(convert with .astype(np.{expected.dtype})).")
+    if first is None:
+        return None
+    args, expected = cases[first - 1]
+    got = results[first - 1]
+    for wrong, message in mistakes:
         try:
-            ok = version_satisfies(version, spec)
-        except ValueError:
-            ok = False
-        all_ok = all_ok and ok
-        print(f"[{'OK' if ok else 'FAIL'}] {package} {version} (needs {spec})")
-    sys.stdout.flush()
-    return all_ok
+            reproduced = all(_matches(answer, wrong(*_snapshot(case_args, {})[0]), atol, rtol)
+                             for answer, (case_args, _) in zip(results, cases))
+        except Exception:
+            continue
+        if not reproduced:
+            continue
+        if not cite_case:
+            return _inline_mistake_line(name, args, message, got, expected)
+        where = show(args) if show else ", ".join(short_repr(a) for a in args)
+        return _cited_mistake_line(name, first, where, message, got, expected, labels, atol, rtol)
+    return None
+
+
+def check_cases(name, fn, cases, mistakes=(), *, atol=1e-6, rtol=1e-5, dtype=False, show=None,
+                labels=None, cite_case=True, **options) -> "Verdict":
+    """Chapter 06: ``check_function`` on ``(args_tuple, expected)`` cases that names a known mistake.
+
+    ``mistakes`` is a list of ``(wrong, message)`` pairs: ``wrong(*args)`` computes what a
+    known wrong answer returns. When the learner's function gets a case wrong and one
+    ``wrong`` reproduces its results on every case, the ❌ line says ``message`` instead of
+    only showing the numbers; the first mistake that fits wins. Its wording:
+    ``cite_case=True`` gives ``case 2 (input): message Got ...; expected ...`` (``show(args)``
+    describes the input, default short reprs; ``labels`` names the items of a tuple result,
+    e.g. ``("fpr", "tpr")``), ``cite_case=False`` gives ``message (input ...: got ...,
+    expected ...).``. ``dtype=True`` also requires the expected array's dtype. Everything
+    else (not attempted, an exception, a wrong value no mistake explains) gets the line of
+    :func:`check_function`, which receives ``atol``, ``rtol`` and ``options``. While it
+    looks for a known mistake, every call (the learner's and each ``wrong``) gets its own
+    copy of the arguments, so an answer that changes its input is judged on what it returned.
+    """
+    try:
+        cases = list(cases)
+        if callable(fn):
+            line = _known_mistake_line(name, fn, cases, mistakes, atol, rtol, dtype, show, labels, cite_case)
+            if line is not None:
+                print(line)
+                return Verdict(False)
+        return check_function(name, fn, cases, atol=atol, rtol=rtol, **options)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # never let a check cell crash the notebook
+        print(f"❌ {name}: the check itself failed: {_error_text(error)}.")
+        return Verdict(False)
+
+
+class Problem(Exception):
+    """Chapter 10: raised inside a :func:`run_check` body at the first problem; its text is the ❌ line's detail."""
+
+
+def run_check(name: str, body, count: int = 1) -> "Verdict":
+    """Chapter 10: run the check ``body()`` and print one verdict line for exercise ``name``.
+
+    ``body`` calls the learner's code and returns (✅ ``count`` checks passed) or raises
+    :class:`Problem` (❌ with its text). NotImplementedError (the stub) or a NameError (an
+    exercise cell not run yet) reads ⏳; any other exception from the learner's code reads
+    ❌ with the exception. The body runs under a seeded generator
+    (``nnlib.random.thread_rng``), so the models it builds are the same every time and the
+    global generator is left untouched. Never raises.
+    """
+    from .random import thread_rng
+
+    try:
+        with thread_rng(np.random.default_rng(0)):
+            body()
+    except NotImplementedError:
+        print(_NOT_ATTEMPTED.format(name=name))
+        return Verdict(False)
+    except NameError as error:
+        print(_NOT_RUN.format(name=name, error=_squash(str(error))))
+        return Verdict(False)
+    except Problem as problem:
+        print(_squash(f"❌ {name}: {problem}", MAX_VERDICT + 40))
+        return Verdict(False)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # the learner's code raised: say what, in one line
+        print(_squash(f"❌ {name}: raised {_error_text(error)}", MAX_VERDICT + 40))
+        return Verdict(False)
+    print(_passed(name, count))
+    return Verdict(True)
+
+
+def describe_difference(got, expected, atol=1e-6, rtol=1e-5, names=None):
+    """Chapter 10: None when ``got`` matches ``expected`` (as every check compares), else a short text saying how.
+
+    A pair/tuple of results is compared item by item (``names`` labels the items, e.g. ``("x", "y")``);
+    a short flat list is shown whole; arrays by shape, then by their largest difference (both shown
+    whole when small).
+    """
+    found = _mismatch(got, expected, atol, rtol)
+    if found is None:
+        return None
+    if isinstance(expected, tuple) and isinstance(got, (tuple, list)) and len(got) == len(expected) and any(
+            _as_array(e) is not None for e in expected):
+        for i, (g, e) in enumerate(zip(got, expected)):
+            detail = describe_difference(g, e, atol, rtol)
+            if detail is not None:
+                return f"{names[i] if names else f'item {i}'}: {detail}"
+    flat = isinstance(expected, (list, tuple)) and len(expected) <= 12 and all(
+        isinstance(e, (int, float, str, np.integer, np.floating)) for e in expected)
+    if flat:   # a short list: show both whole, not "item 0"
+        return f"got {_short(got, 80)}; expected {_short(expected, 80)}."
+    g, e = _as_array(got), _as_array(expected)
+    if g is not None and e is not None and np.issubdtype(g.dtype, np.number) and np.issubdtype(e.dtype, np.number):
+        if g.shape != e.shape:
+            return f"got shape {g.shape}; expected shape {e.shape}."
+        with np.errstate(all="ignore"):
+            bad = ~np.isclose(g, e, atol=atol, rtol=rtol, equal_nan=True)
+            diff = np.where(bad, np.abs(g.astype(np.float64) - e.astype(np.float64)), -1.0)
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        where = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), g.shape))
+        at = "[" + ", ".join(map(str, where)) + "]"
+        if g.size <= 8:
+            return (f"got {_short(g, 60)}; expected {_short(e, 60)}; largest |diff| "
+                    f"{diff[where]:.3g} at {at}.")
+        return (f"{int(bad.sum())} of {g.size} values differ; largest |diff| {diff[where]:.3g} at {at}: got "
+                f"{float(g[where]):.6g}, expected {float(e[where]):.6g}.")
+    return found.describe()
+
+
+def check_labelled_cases(name: str, fn, labelled_cases, atol=1e-6, rtol=1e-5, names=None) -> "Verdict":
+    """Chapter 10: :func:`run_check` on cases with a label each: the ❌ line says what the failing case tests.
+
+    ``labelled_cases``: ``(label, args, expected)`` triples; ``args`` is a tuple of positional
+    arguments; ``expected`` a value or a function of no arguments computing it. The line is
+    ``label: input ...; <describe_difference(got, expected)>``.
+    """
+    labelled_cases = list(labelled_cases)
+
+    def body():
+        if not callable(fn):
+            raise Problem(f"expected a function, got {short_repr(fn)}.")
+        for label, args, expected in labelled_cases:
+            shown = _input_repr(*_snapshot(args, {}))
+            own_args, _ = _snapshot(args, {})      # the learner's function may change its arguments
+            got = fn(*own_args)
+            if callable(expected):
+                expected = expected()
+            detail = describe_difference(got, expected, atol, rtol, names)
+            if detail is not None:
+                shown = _squash(shown, max(30, MAX_VERDICT - len(name) - len(label) - len(detail)))
+                raise Problem(f"{label}: input {shown}; {detail}")
+    return run_check(name, body, len(labelled_cases))
 
 
 check_function = _returns_verdict(check_function)
 check_value = _returns_verdict(check_value)
 check_true = _returns_verdict(check_true)
-environment_report = _returns_verdict(environment_report)

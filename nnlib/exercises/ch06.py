@@ -2,15 +2,15 @@
 
 Each ``check_<exercise>(answer, ...)`` prints one verdict line and returns a
 :class:`nnlib.checks.Verdict`; it never raises. When an answer is wrong in a way learners
-often are (a forgotten bias, the sigmoid's sign ...), the line says so in words.
+often are (a forgotten bias, the sigmoid's sign ...), the line says so in words
+(:func:`nnlib.checks.check_cases`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nnlib.checks import Verdict, short_repr
-from nnlib.exercises._mistakes import check_cases
+from nnlib.checks import Verdict, check_cases, short_repr
 
 __all__ = ["check_dense_forward", "check_sequential_forward", "check_count_dense_params",
            "check_glorot_limit"]
@@ -84,7 +84,7 @@ def check_dense_forward(dense_forward) -> Verdict:
          "every activation is computed as ReLU; \"sigmoid\" needs 1 / (1 + exp(-z))."),
     ]
     return check_cases("dense_forward", dense_forward, _dense_cases(), mistakes,
-                        show=lambda args: f"activation={args[3]!r}, x {short_repr(args[0])}")
+                       show=lambda args: f"activation={args[3]!r}, x {short_repr(args[0])}")
 
 
 def _sequential(x, weights, activations):
@@ -120,7 +120,7 @@ def check_sequential_forward(sequential_forward, model_weights=None) -> Verdict:
         (lambda x, w, a: _sequential(x, w, a[::-1]), "the activations are applied in reverse order."),
     ]
     return check_cases("sequential_forward", sequential_forward, cases, mistakes,
-                        show=lambda a: f"{len(a[1])} layer(s), activations {a[2]}")
+                       show=lambda a: f"{len(a[1])} layer(s), activations {a[2]}")
 
 
 def _counts(input_dim, units):

@@ -13,8 +13,7 @@ import math
 
 import numpy as np
 
-from nnlib.checks import Verdict
-from nnlib.exercises._mistakes import check_cases
+from nnlib.checks import Verdict, check_cases
 
 __all__ = ["check_sgd_step", "check_validation_split_indices", "check_binary_accuracy",
            "check_stop_at_accuracy"]
@@ -89,7 +88,7 @@ def check_sgd_step(sgd_step, X_real=None, y_real=None) -> Verdict:
          "the loss is a sum over the rows; take the mean."),
     ]
     return check_cases("sgd_step", sgd_step, cases, mistakes, atol=1e-6, labels=("new_w", "new_b", "loss"),
-                        show=lambda a: f"w {np.round(a[0], 3)}, b {a[1]}, {len(a[3])} rows, lr {a[4]}")
+                       show=lambda a: f"w {np.round(a[0], 3)}, b {a[1]}, {len(a[3])} rows, lr {a[4]}")
 
 
 # ------------------------------------------------------ validation_split_indices
@@ -121,7 +120,7 @@ def check_validation_split_indices(validation_split_indices, n_real=None) -> Ver
          "off by one: row floor(n * (1 - split)) is lost between the two parts."),
     ]
     return check_cases("validation_split_indices", validation_split_indices, cases, mistakes,
-                        labels=("train_idx", "val_idx"))
+                       labels=("train_idx", "val_idx"))
 
 
 # ----------------------------------------------------------- binary_accuracy
@@ -156,8 +155,8 @@ def check_binary_accuracy(binary_accuracy, y_real=None, p_real=None) -> Verdict:
         (broadcast, "(N,) compared with (N, 1) broadcasts to an N x N table; compare arrays of one shape."),
     ]
     return check_cases("binary_accuracy", binary_accuracy, cases, mistakes,
-                        show=lambda a: f"y_true {a[0].reshape(-1)[:4]}, y_prob {a[1].reshape(-1)[:4]}"
-                                       + (f", threshold {a[2]}" if len(a) > 2 else ""))
+                       show=lambda a: f"y_true {a[0].reshape(-1)[:4]}, y_prob {a[1].reshape(-1)[:4]}"
+                                      + (f", threshold {a[2]}" if len(a) > 2 else ""))
 
 
 # ------------------------------------------------------------ StopAtAccuracy
@@ -225,7 +224,7 @@ def check_stop_at_accuracy(StopAtAccuracy, build_model=None, X=None, y=None) -> 
                 pass
             if not out.getvalue():
                 passed = check_cases(name, run, cases, mistakes,
-                                      show=lambda a: f"accuracies {list(a[0])}, target {a[1]}")
+                                     show=lambda a: f"accuracies {list(a[0])}, target {a[1]}")
         line = out.getvalue().strip()
         if not line.startswith("✅") or build_model is None:
             print(line.replace("_MissingKey", "KeyError"))

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlib.checks import Verdict
-from nnlib.exercises._mistakes import check_cases
+from nnlib.checks import Verdict, check_cases
 
 __all__ = ["check_confusion_counts", "check_precision_recall_f1", "check_roc_points",
            "check_auc_trapezoid", "check_macro_f1"]
@@ -46,7 +45,7 @@ def check_confusion_counts(confusion_counts, y_true=None, y_pred=None) -> Verdic
         (order(3, 0, 1, 2), "return (tn, fp, fn, tp), the order of C.ravel()."),
     ]
     return check_cases("confusion_counts", confusion_counts, cases, mistakes,
-                        show=lambda a: f"y_true {a[0][:6]}, y_pred {a[1][:6]}")
+                       show=lambda a: f"y_true {a[0][:6]}, y_pred {a[1][:6]}")
 
 
 def _prf(tp, fp, fn):
@@ -85,8 +84,8 @@ def check_precision_recall_f1(precision_recall_f1) -> Verdict:
         (_nan_prf, "a zero denominator must give 0.0, not nan."),
     ]
     return check_cases("precision_recall_f1", precision_recall_f1, cases, mistakes,
-                        labels=("precision", "recall", "f1"),
-                        show=lambda a: f"tp={a[0]}, fp={a[1]}, fn={a[2]}")
+                       labels=("precision", "recall", "f1"),
+                       show=lambda a: f"tp={a[0]}, fp={a[1]}, fn={a[2]}")
 
 
 def _roc(y_true, scores, descending=True, merge_ties=True, start=True, normalize=True):
@@ -127,7 +126,7 @@ def check_roc_points(roc_points, y_true=None, scores=None) -> Verdict:
          "divide FP by the number of negatives and TP by the number of positives, not by n."),
     ]
     return check_cases("roc_points", roc_points, cases, mistakes, labels=("fpr", "tpr"),
-                        show=lambda a: f"y_true {a[0][:6]}, scores {a[1][:6]}")
+                       show=lambda a: f"y_true {a[0][:6]}, scores {a[1][:6]}")
 
 
 def _trapezoid(x, y):
@@ -155,7 +154,7 @@ def check_auc_trapezoid(auc_trapezoid, fpr=None, tpr=None) -> Verdict:
         (lambda x, y: float(np.sum(np.diff(x) * (y[1:] + y[:-1]))), "the factor 1/2 of the trapezoid is missing."),
     ]
     return check_cases("auc_trapezoid", auc_trapezoid, cases, mistakes,
-                        show=lambda a: f"x {a[0][:5]}, y {a[1][:5]}")
+                       show=lambda a: f"x {a[0][:5]}, y {a[1][:5]}")
 
 
 def _per_class(C):
@@ -221,5 +220,5 @@ def check_macro_f1(macro_f1, C_real=None) -> Verdict:
          "that is the macro precision, not F1."),
     ]
     return check_cases("macro_f1", macro_f1, cases, mistakes,
-                        show=lambda a: f"C {np.asarray(a[0]).tolist()}" if np.asarray(a[0]).size <= 9
-                        else f"C of shape {np.asarray(a[0]).shape}")
+                       show=lambda a: f"C {np.asarray(a[0]).tolist()}" if np.asarray(a[0]).size <= 9
+                       else f"C of shape {np.asarray(a[0]).shape}")

@@ -11,8 +11,7 @@ import copy
 
 import numpy as np
 
-from nnlib.checks import Verdict
-from nnlib.exercises._mistakes import check_cases
+from nnlib.checks import Verdict, check_cases
 
 __all__ = ["check_l2_penalty_and_grad", "check_inverted_dropout", "check_early_stop_epoch",
            "check_add_noise"]
@@ -46,8 +45,8 @@ def check_l2_penalty_and_grad(l2_penalty_and_grad, kernel=None) -> Verdict:
         (lambda w, lam: (_l2(w, lam)[0], 2 * lam * np.sum(w)), "the gradient is an array like w: 2 * lam * w."),
     ]
     return check_cases("l2_penalty_and_grad", l2_penalty_and_grad, cases, mistakes, rtol=1e-4,
-                        labels=("penalty", "grad"),
-                        show=lambda a: f"w {np.round(a[0], 3) if a[0].size <= 6 else a[0].shape}, lam {a[1]}")
+                       labels=("penalty", "grad"),
+                       show=lambda a: f"w {np.round(a[0], 3) if a[0].size <= 6 else a[0].shape}, lam {a[1]}")
 
 
 def _dropout(x, p, u):
@@ -82,7 +81,7 @@ def check_inverted_dropout(inverted_dropout, F=None, Tensor=None) -> Verdict:
         (lambda x, p, u: x * (u < p) / p, "the mask is inverted (keep u >= p) and the scale is 1 / (1 - p)."),
     ]
     return check_cases("inverted_dropout", inverted_dropout, cases, mistakes, atol=1e-5,
-                        show=lambda a: f"p {a[1]}, x of shape {np.shape(a[0])}")
+                       show=lambda a: f"p {a[1]}, x of shape {np.shape(a[0])}")
 
 
 def _stop(val_losses, patience, strict=True, late=0):
@@ -149,8 +148,8 @@ def check_early_stop_epoch(early_stop_epoch, val_losses=None) -> Verdict:
         (lambda v, p: int(np.argmin(v)), "that is the best epoch; return the epoch after which training stops."),
     ]
     return check_cases("early_stop_epoch", early_stop_epoch, cases, mistakes,
-                        show=lambda a: f"val_losses {a[0] if len(a[0]) <= 7 else f'({len(a[0])} epochs)'}, "
-                                       f"patience {a[1]}")
+                       show=lambda a: f"val_losses {a[0] if len(a[0]) <= 7 else f'({len(a[0])} epochs)'}, "
+                                      f"patience {a[1]}")
 
 
 def check_add_noise(add_noise, X_real=None) -> Verdict:
@@ -216,4 +215,4 @@ def _check_cases_fresh(name, fn, cases, mistakes) -> Verdict:
     wrapped = [((fresh,), expected) for fresh, expected in cases]
     wrapped_mistakes = [(lambda triple, f=f: f(*_ready(triple)), message) for f, message in mistakes]
     return check_cases(name, lambda triple: fn(*_ready(triple)), wrapped, wrapped_mistakes, dtype=True,
-                        show=lambda a: f"X of shape {a[0][0].shape} {a[0][0].dtype}, sigma {a[0][1]}")
+                       show=lambda a: f"X of shape {a[0][0].shape} {a[0][0].dtype}, sigma {a[0][1]}")

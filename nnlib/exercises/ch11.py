@@ -11,8 +11,7 @@ import math
 
 import numpy as np
 
-from nnlib.checks import Verdict
-from nnlib.exercises._mistakes import check_cases
+from nnlib.checks import Verdict, check_cases
 
 __all__ = ["check_attention", "check_causal_mask", "check_split_heads", "check_merge_heads",
            "check_layer_norm"]
@@ -85,8 +84,8 @@ def check_attention(attention) -> Verdict:
                                                                           "(one row per query)."),
     ]
     return check_cases("attention", attention, cases, mistakes, atol=1e-6,
-                        show=lambda a: f"q {np.shape(a[0])}, k {np.shape(a[1])}, v {np.shape(a[2])}"
-                                       + (", with a mask" if len(a) > 3 else ""))
+                       show=lambda a: f"q {np.shape(a[0])}, k {np.shape(a[1])}, v {np.shape(a[2])}"
+                                      + (", with a mask" if len(a) > 3 else ""))
 
 
 def _mask(T, forbid=lambda i, j: j > i, value=-np.inf, allowed=0.0, dtype=np.float32):
@@ -113,7 +112,7 @@ def check_causal_mask(causal_mask) -> Verdict:
         (lambda T: _mask(T, value=-1e9), "use -np.inf for the forbidden positions."),
     ]
     return check_cases("causal_mask", causal_mask, cases, mistakes, dtype=True,
-                        show=lambda a: f"T = {a[0]}")
+                       show=lambda a: f"T = {a[0]}")
 
 
 def _split(x, n, order="thd"):
@@ -142,7 +141,7 @@ def check_split_heads(split_heads) -> Verdict:
                                                                 "(B, H, T, d/H)."),
     ]
     return check_cases("split_heads", split_heads, cases, mistakes,
-                        show=lambda a: f"x of shape {a[0].shape}, n_heads {a[1]}")
+                       show=lambda a: f"x of shape {a[0].shape}, n_heads {a[1]}")
 
 
 def _merge(x, order="thd"):
@@ -167,7 +166,7 @@ def check_merge_heads(merge_heads) -> Verdict:
                                              "then reshape."),
     ]
     return check_cases("merge_heads", merge_heads, cases, mistakes,
-                        show=lambda a: f"x of shape {a[0].shape}")
+                       show=lambda a: f"x of shape {a[0].shape}")
 
 
 def _ln(x, gamma, beta, eps=1e-5, axis=-1, ddof=0, eps_outside=False, sqrt=True):
@@ -215,4 +214,4 @@ def check_layer_norm(layer_norm) -> Verdict:
                                                                   "sqrt(var + eps), not the variance."),
     ]
     return check_cases("layer_norm", layer_norm, cases, mistakes, atol=1e-6,
-                        show=lambda a: f"x of shape {a[0].shape}" + (f", eps {a[3]}" if len(a) > 3 else ""))
+                       show=lambda a: f"x of shape {a[0].shape}" + (f", eps {a[3]}" if len(a) > 3 else ""))

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from nnlib.exercises.ch10 import Problem, cases, compare, run   # the shared check helpers
+from nnlib.checks import Problem, check_labelled_cases, describe_difference, run_check
 from nnlib.gpt import GPT, GPTConfig, sample_batch, sample_next
 from nnlib.optim import AdamW
 from nnlib.text import BPETokenizer, CharTokenizer
@@ -25,7 +25,7 @@ __all__ = ["check_char_encode", "check_char_decode", "check_most_frequent_pair",
 def check_char_encode(char_encode, vocab, text):
     """Chapter 12: ``char_encode(text, vocab)`` gives each character's position in ``vocab``."""
     ref = CharTokenizer(vocab)
-    return cases("char_encode", char_encode, [
+    return check_labelled_cases("char_encode", char_encode, [
         ("ids are positions in vocab", ("cab", ["a", "b", "c"]), [2, 0, 1]),
         ("the empty string", ("", vocab), []),
         ("code", ("print('hello')", vocab), lambda: ref.encode("print('hello')")),
@@ -36,7 +36,7 @@ def check_char_encode(char_encode, vocab, text):
 def check_char_decode(char_decode, vocab, text):
     """Chapter 12: ``char_decode(ids, vocab)`` joins the characters of ``ids`` back into one string."""
     ref = CharTokenizer(vocab)
-    return cases("char_decode", char_decode, [
+    return check_labelled_cases("char_decode", char_decode, [
         ("join the characters, no separator", ([2, 0, 1], ["a", "b", "c"]), "cab"),
         ("no ids", ([], vocab), ""),
         ("code with a newline", (ref.encode("x = [1, 2]\n"), vocab), "x = [1, 2]\n"),
@@ -49,7 +49,7 @@ def check_most_frequent_pair(most_frequent_pair):
     def bpe_first(s):
         return lambda: BPETokenizer.train(s, 257, pre_split=False).merges[0]
     toy = "the cat sat on the mat; the hat of the cat"
-    return cases("most_frequent_pair", most_frequent_pair, [
+    return check_labelled_cases("most_frequent_pair", most_frequent_pair, [
         ("(1, 2) occurs twice", ([1, 2, 1, 2, 3],), (1, 2)),
         ("every pair once: ties go to the smallest pair, not the first seen", ([5, 6, 1, 2],), (1, 2)),
         ("ties: (3, 3) < (3, 4)", ([3, 4, 9, 3, 4, 3, 3, 0, 3, 3],), (3, 3)),
@@ -62,7 +62,7 @@ def check_merge(merge):
     """Chapter 12: ``merge(ids, pair, new_id)`` replaces non-overlapping occurrences, left to right."""
     def ref(s, pair):
         return lambda: BPETokenizer([pair], pre_split=False).encode(s)
-    return cases("merge", merge, [
+    return check_labelled_cases("merge", merge, [
         ("replace (1, 2) by 9", ([1, 2, 3, 1, 2], (1, 2), 9), [9, 3, 9]),
         ("no overlaps: [7, 7, 7] -> [new, 7]", ([7, 7, 7], (7, 7), 9), [9, 7]),
         ("the pair at the very end", ([3, 1, 2], (1, 2), 9), [3, 9]),
@@ -74,7 +74,7 @@ def check_merge(merge):
 
 def check_bigram_loss(bigram_loss, train_ids, valid_ids, V, recorded):
     """Chapter 12: the add-alpha bigram baseline; the corpus case must give the value recorded with the checkpoint."""
-    return cases("bigram_loss", bigram_loss, [
+    return check_labelled_cases("bigram_loss", bigram_loss, [
         ("train 'abab', valid 'ab': -ln(3/4)", (np.array([0, 1, 0, 1]), np.array([0, 1]), 2), -math.log(3 / 4)),
         ("alpha 0.5: rows are p(next | previous)", (np.array([0, 1, 0, 1]), np.array([1, 0, 0]), 2, 0.5),
          -(math.log(1.5 / 2) + math.log(0.5 / 3)) / 2),
@@ -91,7 +91,7 @@ def check_shift_batch(shift_batch, train_ids, valid_ids):
         return (tokens, starts, T), sample_batch(tokens, batch_size, T, np.random.default_rng(seed))
     a1, e1 = nnlib_case(train_ids, 8, 64, 0)
     a2, e2 = nnlib_case(valid_ids, 3, 128, 1)
-    return cases("shift_batch", shift_batch, [
+    return check_labelled_cases("shift_batch", shift_batch, [
         ("windows at 0 and 3 of 0..9, T=4: y is x one token later", (np.arange(10), np.array([0, 3]), 4),
          (np.array([[0, 1, 2, 3], [3, 4, 5, 6]]), np.array([[1, 2, 3, 4], [4, 5, 6, 7]]))),
         ("the last window possible", (np.arange(6), np.array([1]), 4), (np.array([[1, 2, 3, 4]]), np.array([[2, 3, 4, 5]]))),
@@ -198,7 +198,7 @@ def check_gpt_forward(gpt_forward, model=None, ids=None):
                         why = text
                         break
                 raise Problem(f"{label}: logits differ from nnlib.gpt.GPT's by up to {diff:.3g}; {why}.")
-    return run("gpt_forward", body, 4 if model is not None else 3)
+    return run_check("gpt_forward", body, 4 if model is not None else 3)
 
 
 def check_next_token_loss(next_token_loss, model=None, ids=None):
@@ -231,7 +231,7 @@ def check_next_token_loss(next_token_loss, model=None, ids=None):
                 elif math.isclose(got, -expected, rel_tol=1e-4):
                     hint = "; the sign: the loss is MINUS the mean log-probability"
                 raise Problem(f"{label}: got {got:.6g}; expected {expected:.6g}{hint}.")
-    return run("next_token_loss", body, 4 if model is not None else 3)
+    return run_check("next_token_loss", body, 4 if model is not None else 3)
 
 
 def _adamw_numpy(p, g, m, v, t, lr, wd, betas, eps, coupled=False, bias_correction=True):
@@ -300,7 +300,7 @@ def check_train_step(train_step):
                 g = history[-1][n]
                 m[n] = betas[0] * m[n] + (1 - betas[0]) * g
                 v[n] = betas[1] * v[n] + (1 - betas[1]) * g * g
-    return run("train_step", body, 3)
+    return run_check("train_step", body, 3)
 
 
 def _train_step_mistake(step, got, before, history, m, v, names, model, decay_of, lr, wd, betas, eps):
@@ -355,7 +355,7 @@ def check_softmax_with_temperature(softmax_with_temperature, logits):
     z = np.array([2.0, 1.0, 0.1])
     wide = rng.normal(size=(3, 7)) * 5
     big = np.array([[1000.0, 999.0, 0.0], [0.0, 1.0, 2.0]])
-    return cases("softmax_with_temperature", softmax_with_temperature, [
+    return check_labelled_cases("softmax_with_temperature", softmax_with_temperature, [
         ("T = 1: [ln 1, ln 3] gives [1/4, 3/4]", (np.array([0.0, math.log(3.0)]), 1.0), np.array([0.25, 0.75])),
         ("T = 0.25 sharpens (divide by T)", (z, 0.25), _softmax_t(z, 0.25)),
         ("T = 10 flattens", (z, 10.0), _softmax_t(z, 10.0)),
@@ -376,7 +376,7 @@ def check_top_k_filter(top_k_filter, logits):
     rng = np.random.default_rng(1)
     z = np.array([1.0, 3.0, 2.0, 0.5])
     wide = rng.normal(size=(4, 10))
-    return cases("top_k_filter", top_k_filter, [
+    return check_labelled_cases("top_k_filter", top_k_filter, [
         ("k = 2 keeps 3.0 and 2.0", (z, 2), np.array([-np.inf, 3.0, 2.0, -np.inf])),
         ("k = 1 keeps the largest", (z, 1), np.array([-np.inf, 3.0, -np.inf, -np.inf])),
         ("k = 4 keeps all", (z, 4), z.copy()),
@@ -414,7 +414,7 @@ def check_top_p_filter(top_p_filter, logits):
     def body():
         for label, args, expected in labelled:
             got = top_p_filter(*(a.copy() if isinstance(a, np.ndarray) else a for a in args))
-            detail = compare(got, expected)
+            detail = describe_difference(got, expected)
             if detail is not None:
                 raise Problem(f"{label}: {detail}")
         draw_rng = np.random.default_rng(0)
@@ -424,4 +424,4 @@ def check_top_p_filter(top_p_filter, logits):
         if outside:
             raise Problem(f"sample_next(top_p=0.9) drew token {outside[0]}, outside your nucleus; compare the "
                           f"probabilities before each token with p.")
-    return run("top_p_filter", body, len(labelled) + 1)
+    return run_check("top_p_filter", body, len(labelled) + 1)

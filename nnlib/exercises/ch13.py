@@ -12,8 +12,7 @@ import copy
 
 import numpy as np
 
-from ._mistakes import check_with_mistakes
-from ..checks import Verdict
+from ..checks import Verdict, check_cases
 
 __all__ = ["check_make_example", "check_exact_match", "check_lora_forward", "check_lora_param_count"]
 
@@ -42,7 +41,7 @@ def check_make_example(make_example) -> Verdict:
         (lambda p, r: (ids(p, r)[:-1], [-100] * (len(p) - 1) + list(r)[:-1]),
          "the targets are the ids shifted by one: y ends with the last response id"),
     ]
-    return check_with_mistakes("make_example", make_example, cases, mistakes)
+    return check_cases("make_example", make_example, cases, mistakes, cite_case=False)
 
 
 def check_exact_match(exact_match) -> Verdict:
@@ -60,7 +59,7 @@ def check_exact_match(exact_match) -> Verdict:
          "exact match is case-sensitive: 'ABC' is not 'abc' (the upper-case task depends on it)"),
         (lambda p, a: sum(y.strip() in x for x, y in zip(p, a)) / len(p), "the whole prediction must equal the answer, not contain it"),
     ]
-    return check_with_mistakes("exact_match", exact_match, cases, mistakes)
+    return check_cases("exact_match", exact_match, cases, mistakes, cite_case=False)
 
 
 def _lora_reference(x, W, b, A, B, alpha, r):
@@ -97,7 +96,7 @@ def check_lora_forward(lora_forward) -> Verdict:
         (lambda x, W, b, A, B, alpha, r: (alpha / r) * ((x @ A) @ B) + b,
          "keep the frozen path x W: LoRA adds a correction to the pretrained layer"),
     ]
-    return check_with_mistakes("lora_forward", lora_forward, cases, mistakes)
+    return check_cases("lora_forward", lora_forward, cases, mistakes, cite_case=False)
 
 
 def _lora_count_case(targets, r):
@@ -125,4 +124,4 @@ def check_lora_param_count(lora_param_count) -> Verdict:
         (lambda shapes, r: sum(2 * r * i for i, o in shapes), "d_out may differ from d_in: r * (d_in + d_out) per matrix"),
         (lambda shapes, r: r * (shapes[0][0] + shapes[0][1]), "add up the adapters of every matrix in `shapes`"),
     ]
-    return check_with_mistakes("lora_param_count", lora_param_count, cases, mistakes)
+    return check_cases("lora_param_count", lora_param_count, cases, mistakes, cite_case=False)

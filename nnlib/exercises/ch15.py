@@ -13,8 +13,7 @@ import io
 
 import numpy as np
 
-from ._mistakes import check_with_mistakes
-from ..checks import Verdict, check_value
+from ..checks import Verdict, check_cases, check_value
 
 __all__ = ["check_block_params", "check_training_memory", "check_combine"]
 
@@ -51,7 +50,7 @@ def check_block_params(block_params) -> Verdict:
         (lambda d: 12 * d * d + 11 * d, "one LayerNorm is missing: a block has two, each with a scale and a shift"),
         (lambda d: 6 * d * d + 10 * d, "the MLP is 4 times wider than the block: d x 4d and 4d x d, with 4d + d biases"),
     ]
-    return check_with_mistakes("block_params", block_params, cases, mistakes)
+    return check_cases("block_params", block_params, cases, mistakes, cite_case=False)
 
 
 def check_training_memory(training_gib, fits_80gb) -> Verdict:
@@ -67,7 +66,7 @@ def check_training_memory(training_gib, fits_80gb) -> Verdict:
         (lambda n, mixed: n * (2 if mixed else 4) / 2**30, "that is the weights alone: add the gradients and Adam's moments"),
     ]
     try:
-        passed, line = _quietly(check_with_mistakes, "training_gib", training_gib, cases, mistakes)
+        passed, line = _quietly(check_cases, "training_gib", training_gib, cases, mistakes, cite_case=False)
         if not passed:
             print(line.replace("training_gib:", f"{name} (training_gib):", 1))
             return Verdict(False)
@@ -108,4 +107,4 @@ def check_combine(combine) -> Verdict:
         (lambda g, r: sum(x * n for x, n in zip(g, r)), "weighted by the rows, but not divided by the total number of rows"),
         (lambda g, r: sum(g), "that sums the workers' gradients: weigh each by its rows and divide by the total rows"),
     ]
-    return check_with_mistakes("combine", combine, cases, mistakes)
+    return check_cases("combine", combine, cases, mistakes, cite_case=False)

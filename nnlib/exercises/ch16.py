@@ -12,8 +12,7 @@ import copy
 
 import numpy as np
 
-from ._mistakes import check_with_mistakes
-from ..checks import Verdict
+from ..checks import Verdict, check_cases
 
 __all__ = ["check_conv_output_size", "check_count_words", "check_top_items", "check_frame_signal", "check_hann_window"]
 
@@ -63,7 +62,7 @@ def check_conv_output_size(conv_output_size) -> Verdict:
         (with_defaults(lambda n, k, s, p, d: (n + 2 * p - d * (k - 1) - 1) // s),
          "count the first window too: + 1"),
     ]
-    return check_with_mistakes("conv_output_size", conv_output_size, cases, mistakes)
+    return check_cases("conv_output_size", conv_output_size, cases, mistakes, cite_case=False)
 
 
 def check_count_words(count_words, texts=None, vocabulary=None, expected=None) -> Verdict:
@@ -98,7 +97,7 @@ def check_count_words(count_words, texts=None, vocabulary=None, expected=None) -
     ]
     if callable(count_words) and _wrong_dtype("count_words", count_words, cases[0][0], np.float32):
         return Verdict(False)
-    return check_with_mistakes("count_words", count_words, cases, mistakes)
+    return check_cases("count_words", count_words, cases, mistakes, cite_case=False)
 
 
 def check_top_items(top_items, n_items) -> Verdict:
@@ -140,7 +139,7 @@ def check_top_items(top_items, n_items) -> Verdict:
         (lambda m, u, r, n=5: np.argsort(-m.scores[np.setdiff1d(np.arange(n_items), r)], kind="stable")[:n],
          "return item ids, not positions in the list of candidates"),
     ]
-    return check_with_mistakes("top_items", top_items, cases, mistakes)
+    return check_cases("top_items", top_items, cases, mistakes, cite_case=False)
 
 
 def check_frame_signal(frame_signal, wave=None, n=None, hop=None, expected=None) -> Verdict:
@@ -162,7 +161,7 @@ def check_frame_signal(frame_signal, wave=None, n=None, hop=None, expected=None)
         (lambda w, n, hop: np.asarray(w)[: len(w) // n * n].reshape(-1, n),
          "frames overlap: row t is wave[t*hop : t*hop + n], not consecutive blocks of n"),
     ]
-    return check_with_mistakes("frame_signal", frame_signal, cases, mistakes)
+    return check_cases("frame_signal", frame_signal, cases, mistakes, cite_case=False)
 
 
 def check_hann_window(hann_window) -> Verdict:
@@ -180,4 +179,4 @@ def check_hann_window(hann_window) -> Verdict:
     ]
     if callable(hann_window) and _wrong_dtype("hann_window", hann_window, (4,), np.float32):
         return Verdict(False)
-    return check_with_mistakes("hann_window", hann_window, cases, mistakes)
+    return check_cases("hann_window", hann_window, cases, mistakes, cite_case=False)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._mistakes import check_with_mistakes
-from ..checks import Verdict
+from ..checks import Verdict, check_cases
 from ..privacy import membership_advantage
 from ..engine import Tensor
 
@@ -38,7 +37,7 @@ def _changes_its_input(fn, cases):
 
 
 def _with_diagnoses(name, fn, cases, diagnoses, inputs=None, **options) -> Verdict:
-    """``check_with_mistakes`` (a known mistake is named), after refusing an answer that edits its input.
+    """``check_cases`` (a known mistake is named), after refusing an answer that edits its input.
 
     ``diagnoses``: (wrong_fn, hint) pairs; ``wrong_fn(*args)`` is what that mistake returns.
     ``inputs``: the argument names; when given, an answer that changes an input array in
@@ -51,7 +50,7 @@ def _with_diagnoses(name, fn, cases, diagnoses, inputs=None, **options) -> Verdi
             print(f"❌ {name}: you changed the input `{arg}` in place; work on a copy "
                   f"(e.g. {arg} = np.array({arg}, dtype=float)) and return that.")
             return Verdict(False)
-    return check_with_mistakes(name, fn, cases, diagnoses, **options)
+    return check_cases(name, fn, cases, diagnoses, cite_case=False, **options)
 
 
 # --------------------------------------------------------------------------- exercise 1

@@ -1,8 +1,6 @@
 """Chapter 00: nnlib.checks prints one verdict line per exercise and never raises."""
 
-from tests import REPO_ROOT
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +10,8 @@ from hypothesis.extra import numpy as hnp
 
 import nnlib
 from nnlib import checks
-from nnlib.checks import check_function, check_true, check_value, environment_report
+from nnlib.checks import check_function, check_true, check_value
 
-ROOT = REPO_ROOT
 NOT_ATTEMPTED = (
     '⏳ sq: not attempted yet — replace "raise NotImplementedError()" with your code, '
     "then run this cell again."
@@ -344,58 +341,6 @@ def test_check_true_verdicts(capsys):
     assert one_line(capsys) == "❌ positive: raised IndexError: list index out of range. lists start at 0."
 
 
-# ------------------------------------------------------------ environment_report
-@pytest.mark.parametrize(
-    "version, spec, ok",
-    [
-        ("2.13.0+cpu", "==2.13.0", True),
-        ("2.13", "==2.13.0", True),
-        ("2.13.1", "==2.13.0", False),
-        ("1.24.0", ">=1.24", True),
-        ("1.23.5", ">=1.24", False),
-        ("2.0.0rc1", ">=2.0", True),
-        ("3.1.1", ">=2.0,<3", False),
-        ("10.0", ">9.9", True),
-        ("1.0", "!=1.0.0", False),
-    ],
-)
-def test_version_satisfies(version, spec, ok):
-    assert checks.version_satisfies(version, spec) is ok
-
-
-def test_environment_report_lines(capsys):
-    ok = environment_report({"numpy": ">=1.0", "surely-not-a-real-package-xyz": ">=1.0"})
-    lines = capsys.readouterr().out.splitlines()
-    assert ok.passed is False
-    assert re.fullmatch(r"\[OK\] Python \d+\.\d+\.\d+\S* \(needs >=3\.10\)", lines[0])
-    assert lines[1] == f"[OK] numpy {np.__version__} (needs >=1.0)"
-    assert lines[2] == "[FAIL] surely-not-a-real-package-xyz not installed (needs >=1.0)"
-    assert environment_report({"numpy": ">=999"}).passed is False
-    assert capsys.readouterr().out.splitlines()[1] == f"[FAIL] numpy {np.__version__} (needs >=999)"
-    assert environment_report({"numpy": ">=1.0"}).passed is True
-
-
-def read_requirements(path):
-    """Package -> spec from a requirements file (options such as -e/-r skipped)."""
-    found = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-"):
-            continue
-        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(\S.*)?", line)
-        assert match, f"cannot read {path.name} line {line!r}"
-        found[match.group(1).lower()] = (match.group(2) or "").replace(" ", "")
-    return found
-
-
-def test_requirements_match_requirements_txt():
-    assert read_requirements(ROOT / "requirements.txt") == checks.REQUIREMENTS
-
-
-def test_binder_installs_the_same_packages():
-    assert read_requirements(ROOT / "binder" / "requirements.txt") == checks.REQUIREMENTS
-
-
 def test_verdict_is_truthy_and_displays_nothing_in_a_notebook():
     from nnlib.checks import Verdict
 
@@ -494,3 +439,120 @@ def test_a_long_line_drops_the_small_arrays_first(capsys):
     line = one_line(capsys)
     assert "got [0. 2. 4. 6.]" not in line and "3 of 4 values differ, first at [1]: got 2.0, expected 1.0." in line
     assert len(line) <= checks.MAX_VERDICT + 20
+
+
+# ------------------------------------- the chapters' primitives: check_cases, run_check (issue 16)
+def _double(x):
+    return 2 * x
+
+
+_MISTAKES = [(lambda x: x + 2, "add x to itself, don't add 2."), (lambda x: x * x, "that squares x; double it.")]
+_CASES = [((1,), 2), ((2,), 4), ((3,), 6), ((np.array([1.0, 4.0]),), np.array([2.0, 8.0]))]
+
+
+def test_check_cases_names_the_mistake_that_reproduces_every_answer(capsys):
+    from nnlib.checks import check_cases
+
+    assert check_cases("double", _double, _CASES, _MISTAKES).passed is True
+    assert one_line(capsys) == "✅ double: all 4 checks passed."
+    assert check_cases("double", lambda x: x * x, _CASES, _MISTAKES).passed is False
+    assert one_line(capsys) == "❌ double: case 1 (1): that squares x; double it. Got 1; expected 2."
+    assert not check_cases("double", lambda x: x * x, _CASES, _MISTAKES, cite_case=False)
+    assert one_line(capsys) == "❌ double: that squares x; double it. (input 1: got 1, expected 2)."
+    # x + 2 is right on the second case: the mistake is named at the first case it gets wrong
+    assert not check_cases("double", lambda x: x + 2, _CASES[1:], _MISTAKES, show=lambda a: f"x = {a[0]}")
+    assert one_line(capsys) == "❌ double: case 2 (x = 3): add x to itself, don't add 2. Got 5; expected 6."
+
+
+def test_check_cases_falls_back_to_check_function(capsys):
+    from nnlib.checks import check_cases
+
+    assert not check_cases("double", lambda x: 3 * x, _CASES, _MISTAKES)   # no known mistake fits
+    assert one_line(capsys) == "❌ double: case 1: input 1; got 3; expected 2."
+    assert not check_cases("double", stub, _CASES, _MISTAKES)
+    assert one_line(capsys).startswith("⏳ double: not attempted yet")
+    assert not check_cases("double", lambda x: 1 / 0, _CASES, _MISTAKES)
+    assert one_line(capsys) == "❌ double: case 1: input 1; raised ZeroDivisionError: division by zero."
+    assert not check_cases("double", 7, _CASES, _MISTAKES)
+    assert one_line(capsys) == "❌ double: expected a function, got 7."
+
+
+def test_check_cases_gives_every_call_its_own_copy_of_the_arguments(capsys):
+    """An answer that squares its input in place is still recognised as the squaring mistake."""
+    from nnlib.checks import check_cases
+
+    def squares_in_place(x):
+        x *= x
+        return x
+
+    cases = [((np.array([1.0, 2.0]),), np.array([2.0, 4.0])), ((np.array([3.0]),), np.array([6.0]))]
+    assert not check_cases("double", squares_in_place, cases, [(lambda x: x * x, "that squares x; double it.")])
+    assert one_line(capsys) == "❌ double: case 1 ([1. 2.]): that squares x; double it. Got [1. 4.]; expected [2. 4.]."
+
+
+def test_check_cases_with_dtype_requires_the_expected_dtype(capsys):
+    from nnlib.checks import check_cases
+
+    cases = [((2,), np.array([1.0, 1.0], np.float32))]
+    assert not check_cases("ones", lambda n: np.ones(n), cases, dtype=True)
+    assert one_line(capsys) == ("❌ ones: case 1: got dtype float64; expected float32 "
+                                "(convert with .astype(np.float32)).")
+    assert check_cases("ones", lambda n: np.ones(n), cases)      # without dtype=True, values only
+    assert one_line(capsys) == "✅ ones: the check passed."
+
+
+def test_run_check_turns_a_body_into_one_line(capsys):
+    from nnlib.checks import Problem, run_check
+
+    def wrong():
+        raise Problem("freeze(model, ['a']): 'b' stayed frozen.")
+
+    assert run_check("freeze", lambda: None, 4).passed is True
+    assert one_line(capsys) == "✅ freeze: all 4 checks passed."
+    assert run_check("freeze", wrong).passed is False
+    assert one_line(capsys) == "❌ freeze: freeze(model, ['a']): 'b' stayed frozen."
+    assert not run_check("freeze", stub)
+    assert one_line(capsys).startswith("⏳ freeze: not attempted yet")
+    assert not run_check("freeze", lambda: undefined_name)  # noqa: F821
+    assert one_line(capsys).startswith("⏳ freeze: not attempted yet — name 'undefined_name' is not defined")
+    assert not run_check("freeze", lambda: [][0])
+    assert one_line(capsys) == "❌ freeze: raised IndexError: list index out of range"
+    assert not run_check("long", lambda: (_ for _ in ()).throw(Problem("x" * 500)))
+    assert len(one_line(capsys)) == checks.MAX_VERDICT + 40
+
+
+def test_run_check_seeds_the_body_and_leaves_the_global_generator_alone(capsys):
+    from nnlib.checks import run_check
+    from nnlib.random import get_rng
+
+    drawn = []
+    before = get_rng().bit_generator.state
+    for _ in range(2):
+        run_check("seeded", lambda: drawn.append(get_rng().normal()))
+    assert drawn[0] == drawn[1]
+    assert get_rng().bit_generator.state == before
+    capsys.readouterr()
+
+
+def test_labelled_cases_say_what_the_failing_case_tests(capsys):
+    from nnlib.checks import check_labelled_cases
+
+    labelled = [("by hand", (1, 2), 3), ("arrays", (np.ones(2), np.ones(2)), lambda: np.full(2, 2.0))]
+    assert check_labelled_cases("add", lambda a, b: a + b, labelled).passed is True
+    assert one_line(capsys) == "✅ add: all 2 checks passed."
+    assert not check_labelled_cases("add", lambda a, b: a - b, labelled)
+    assert one_line(capsys) == "❌ add: by hand: input 1, 2; got -1; expected 3."
+    assert not check_labelled_cases("add", "a + b", labelled)
+    assert one_line(capsys) == "❌ add: expected a function, got 'a + b'."
+
+
+def test_describe_difference(capsys):
+    from nnlib.checks import describe_difference
+
+    assert describe_difference(np.ones(3), np.ones(3)) is None
+    assert describe_difference([1, 2], [1, 3]) == "got [1, 2]; expected [1, 3]."
+    assert describe_difference(np.zeros((2, 2)), np.zeros(3)) == "got shape (2, 2); expected shape (3,)."
+    assert describe_difference((np.zeros(2), 1.0), (np.ones(2), 1.0), names=("x", "y")) == (
+        "x: got [0. 0.]; expected [1. 1.]; largest |diff| 1 at [0].")
+    assert describe_difference(np.zeros(10), np.arange(10.0)) == (
+        "9 of 10 values differ; largest |diff| 9 at [9]: got 0, expected 9.")
