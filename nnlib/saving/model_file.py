@@ -271,7 +271,7 @@ def _optimizer_groups(optimizer, groups, path) -> list:
 
 
 def _restore_compile(model, compile_config, archive, path) -> None:
-    from ..models import _metrics, losses as keras_losses  # nnlib.models imports this module
+    from ..models import losses as keras_losses  # nnlib.models imports this module: import it when used
 
     if not isinstance(compile_config, dict) or set(compile_config) != {"optimizer", "loss", "metrics"}:
         raise file_error(path, "the compile settings in config.json are malformed")
@@ -286,8 +286,6 @@ def _restore_compile(model, compile_config, archive, path) -> None:
         metrics = compile_config["metrics"]
         if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
             raise ValueError("metrics must be a list of names")
-        for m in metrics:
-            _metrics.check_metric(m)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     except ModelFileError:
         raise

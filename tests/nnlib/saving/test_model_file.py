@@ -332,3 +332,12 @@ def test_bad_optimizer_state_is_refused(tmp_path, where, value, match):
         text = text.replace(f'"{constant}"', constant)
     repack(path, tmp_path / "bad.nnlib", replace={"optimizer.json": text.encode()})
     refused(tmp_path / "bad.nnlib", match=match)
+
+
+def test_unknown_metric_in_the_compile_settings_is_named(tmp_path):
+    path = save_model(small_sequential(), tmp_path / "m.nnlib")
+    config = config_of(path)
+    config["compile_config"]["metrics"] = ["accurracy"]
+    repack(path, tmp_path / "bad.nnlib", replace={"config.json": json.dumps(config).encode()})
+    refused(tmp_path / "bad.nnlib", match=r"compile settings cannot be restored: unknown metric 'accurracy'")
+    assert load_model(tmp_path / "bad.nnlib", compile=False).compiled is False
