@@ -131,6 +131,13 @@ def _create_temp(folder: str, base: str):
     raise FileExistsError(f"cannot create a temporary file in {folder!r}")  # pragma: no cover
 
 
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file or a folder is, in words."""
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+
+
 def _existing_target(path: str, who: str):
     """The ``os.stat`` of the file ``path`` replaces (None if there is none); refuses anything but a regular file.
 
@@ -148,11 +155,8 @@ def _existing_target(path: str, who: str):
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(f"{who}: {path!r} is a folder; give a file name")
     if not stat.S_ISREG(st.st_mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
-                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
-                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-        raise FileExistsError(errno.EEXIST, f"{who}: {path!r} exists and is {kind}; nnlib replaces regular files "
-                                            "only (remove it or choose another name)", path)
+        raise FileExistsError(errno.EEXIST, f"{who}: {path!r} exists and is {_kind(st.st_mode)}; nnlib replaces "
+                                            "regular files only (remove it or choose another name)", path)
     return st
 
 
@@ -228,10 +232,7 @@ def open_regular_file(path, max_bytes: int, error=ModelFileError, what: str = "m
         if stat.S_ISDIR(st.st_mode):
             raise error(f"{path}: is a folder, not an nnlib {what}")
         if not stat.S_ISREG(st.st_mode):
-            kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
-                    "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
-                    "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
-            raise error(f"{path}: is {kind}, not a regular file; an nnlib {what} must be a plain file")
+            raise error(f"{path}: is {_kind(st.st_mode)}, not a regular file; an nnlib {what} must be a plain file")
         if st.st_size > max_bytes:
             raise error(f"{path}: is {st.st_size:,} bytes, more than the {max_bytes:,} allowed for an nnlib {what}")
         if hasattr(os, "set_blocking"):
