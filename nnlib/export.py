@@ -26,7 +26,7 @@ import struct
 import numpy as np
 
 from . import functional as F
-from .io import atomic_write
+from .saving.files import atomic_write, parse_json
 
 __all__ = ["save_safetensors", "load_safetensors", "to_onnx", "save_onnx", "run_onnx", "onnx_session", "ONNX_OPSET"]
 
@@ -96,32 +96,11 @@ MAX_TENSORS = 100_000
 _MAX_CONTAINERS = 4 * MAX_TENSORS + 16
 
 
-def _no_constant(name):
-    raise ValueError(f"{name} is not allowed")
-
-
-def _unique_keys(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {key[:80]!r} appears twice")
-        out[key] = value
-    return out
-
-
 def _st_header(raw: bytes, path: str) -> dict:
     """The parsed header: a JSON object, no duplicate keys, no NaN, bounded nesting (else ModelFileError)."""
-    from .io import ModelFileError
+    from .saving.files import ModelFileError
 
-    containers = raw.count(b"[") + raw.count(b"{")
-    if containers > _MAX_CONTAINERS:
-        raise ModelFileError(f"{path}: the safetensors header holds {containers:,} lists/objects, more than the "
-                             f"{_MAX_CONTAINERS:,} allowed")
-    try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also ints over 4,300 digits
-        raise ModelFileError(f"{path}: the safetensors header is not valid JSON "
-                             f"({type(exc).__name__}: {str(exc)[:200]})") from None
+    header = parse_json(raw, path, "the safetensors header", max_containers=_MAX_CONTAINERS)
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: the safetensors header must be a JSON object, got {type(header).__name__}")
     return header
@@ -129,7 +108,7 @@ def _st_header(raw: bytes, path: str) -> dict:
 
 def _st_entry(name: str, info, path: str):
     """(dtype, shape, begin, end) of one header entry, every field checked (else ModelFileError)."""
-    from .io import ModelFileError
+    from .saving.files import ModelFileError
 
     def bad(problem):
         return ModelFileError(f"{path}: tensor {name[:80]!r}: {problem}")
@@ -163,16 +142,17 @@ def load_safetensors(path, max_bytes: int | None = None) -> tuple:
 
     Hardened like :func:`nnlib.models.load_model`: only a regular file (opened without
     blocking, so a FIFO is refused at once; no device or folder) of at most ``max_bytes``
-    (default :data:`nnlib.io.MAX_FILE_BYTES`); the header at most
+    (default :data:`nnlib.saving.archive.MAX_FILE_BYTES`); the header at most
     :data:`MAX_HEADER_BYTES`, strict JSON (no duplicate keys, no NaN, bounded nesting);
     ``__metadata__`` maps strings to strings; every tensor has a known dtype, a shape of
     integers and ``data_offsets`` that hold exactly its bytes; the tensors tile the data
     with no gap, overlap or trailing byte. All of that is checked before any array is
     allocated, and an array is only allocated for bytes the file holds. Anything wrong
-    raises :class:`nnlib.io.ModelFileError` naming the path and the problem; nothing in
+    raises :class:`nnlib.saving.files.ModelFileError` naming the path and the problem; nothing in
     the file is executed.
     """
-    from .io import MAX_FILE_BYTES, ModelFileError, open_regular_file
+    from .saving.archive import MAX_FILE_BYTES
+    from .saving.files import ModelFileError, open_regular_file
 
     path = os.fspath(path)
     limit = MAX_FILE_BYTES if max_bytes is None else int(max_bytes)

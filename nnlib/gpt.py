@@ -25,7 +25,7 @@ import numpy as np
 
 from . import functional as F
 from .attention import KVCache, integer_ids
-from .layers.base import register_model
+from .saving.registry import register_model
 from .layers.core import Dense
 from .layers.sequence import Embedding, LayerNorm, TransformerBlock, gpt2_normal
 from .module import Module
@@ -528,15 +528,15 @@ class GPT(Module):
         training steps and losses) is stored too and comes back as ``model.metadata``.
         Returns the path written. A model with LoRA adapters is refused (merge them first).
         """
-        from .models.saving import save_model
+        from .saving.model_file import save_model
 
         return save_model(self, path, tokenizer=tokenizer, metadata=metadata)
 
     @classmethod
     def load(cls, path) -> "GPT":
         """Chapter 12: ``nnlib.models.load_model(path)``, checking that the file holds a GPT."""
-        from .io import ModelFileError
-        from .models.saving import load_model
+        from .saving.files import ModelFileError
+        from .saving.model_file import load_model
 
         model = load_model(path)
         if not isinstance(model, cls):

@@ -42,7 +42,7 @@ import numpy as np
 
 from .export import load_safetensors, save_safetensors
 from .gpt import GPT, GPTConfig
-from .io import ModelFileError, atomic_write, read_regular_file
+from .saving.files import ModelFileError, atomic_write, read_json, read_regular_file
 from .text import PRE_SPLIT_PATTERN, BPETokenizer
 
 __all__ = ["Pretrained", "load_pretrained", "save_pretrained", "bytes_to_unicode"]
@@ -97,28 +97,9 @@ def bytes_to_unicode() -> dict:
 
 
 # --------------------------------------------------------------------------- reading
-def _json_file(path: str, limit: int, what: str):
-    def no_duplicates(pairs):
-        out = {}
-        for key, value in pairs:
-            if key in out:
-                raise ModelFileError(f"{path}: {what} repeats the key {key!r}")
-            out[key] = value
-        return out
-
-    def no_constants(name):
-        raise ModelFileError(f"{path}: {what} holds {name}, which is not JSON")
-
-    data = read_regular_file(path, limit, what=what)
-    try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=no_constants)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ModelFileError(f"{path}: {what} is not valid JSON ({type(exc).__name__})") from None
-
-
 def _config(folder: str) -> GPTConfig:
     path = os.path.join(folder, "config.json")
-    cfg = _json_file(path, MAX_CONFIG_BYTES, "config.json")
+    cfg = read_json(path, MAX_CONFIG_BYTES, "config.json")
     if not isinstance(cfg, dict):
         raise ModelFileError(f"{path}: must hold a JSON object")
     if cfg.get("model_type", "gpt2") != "gpt2":
@@ -152,7 +133,7 @@ def _tokenizer(folder: str, vocab_size: int):
     if not all(have):
         raise ModelFileError(f"{folder}: has {'vocab.json' if have[0] else 'merges.txt'} but not "
                              f"{'merges.txt' if have[0] else 'vocab.json'}; a GPT-2 tokenizer needs both")
-    vocab = _json_file(vocab_path, MAX_TOKENIZER_BYTES, "vocab.json")
+    vocab = read_json(vocab_path, MAX_TOKENIZER_BYTES, "vocab.json")
     if not isinstance(vocab, dict) or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
                                               for k, v in vocab.items()):
         raise ModelFileError(f"{vocab_path}: must map token strings to integer ids")
@@ -232,7 +213,7 @@ def load_pretrained(folder) -> Pretrained:
     Reads ``config.json`` and ``model.safetensors`` (and, if present, ``vocab.json`` +
     ``merges.txt``); every file is size-capped, strictly parsed and checked against the
     others before a weight is used. A bad or unsupported folder raises
-    :class:`nnlib.io.ModelFileError` naming the file and the problem.
+    :class:`nnlib.saving.files.ModelFileError` naming the file and the problem.
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):

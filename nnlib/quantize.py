@@ -29,7 +29,8 @@ import copy
 import numpy as np
 
 from .gpt import GPT, _check_embeddings_and_blocks, _strict_config
-from .layers.base import Layer, register_layer, register_model
+from .layers.base import Layer
+from .saving.registry import register_layer, register_model
 from .layers.core import Dense, activation_name, get_activation
 from .module import Module
 from .engine import Parameter, Tensor
@@ -268,7 +269,7 @@ class QuantizedGPT(GPT):
 
 def save_quantized(model, path) -> str:
     """Chapter 14: write a quantized Sequential or GPT with ``save_model`` (no optimizer); returns the path."""
-    from .models.saving import save_model
+    from .saving.model_file import save_model
     from .models.sequential import Sequential
 
     if not isinstance(model, (Sequential, GPT)):
@@ -278,6 +279,6 @@ def save_quantized(model, path) -> str:
 
 def load_quantized(path):
     """Chapter 14: ``load_model`` for a file written by :func:`save_quantized` (either kind)."""
-    from .models.saving import load_model
+    from .saving.model_file import load_model
 
     return load_model(path, compile=False)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import _parse_json, atomic_write, read_regular_file
+from .saving.files import atomic_write, read_json
 
 __all__ = ["load_corpus", "corpus_path", "CharTokenizer", "BPETokenizer", "PRE_SPLIT_PATTERN",
            "PRE_SPLIT_PATTERNS", "register_pre_split_pattern", "tokenizer_to_dict", "tokenizer_from_dict"]
@@ -98,12 +98,7 @@ def _read_json(path, fmt: str) -> dict:
     device such as /dev/zero); errors are ValueErrors naming the file.
     """
     who = f"{fmt.rsplit('.', 1)[-1]}.load"
-    data = read_regular_file(path, MAX_TOKENIZER_BYTES, ValueError, "tokenizer file")
-    try:
-        obj = _parse_json(data, "tokenizer", str(path))
-    except ValueError as exc:
-        detail = str(exc).split(" is not valid JSON ", 1)[-1]
-        raise ValueError(f"{who}: {path} is not a valid JSON tokenizer file {detail}") from None
+    obj = read_json(path, MAX_TOKENIZER_BYTES, "the tokenizer file", error=ValueError)
     return _check_format(obj, fmt, f"{who}: {path}")
 
 

@@ -37,7 +37,7 @@ import nnlib  # noqa: E402
 from nnlib.data import train_test_split  # noqa: E402
 from nnlib.datasets import load_digits  # noqa: E402
 from nnlib.layers import BatchNormalization, Dense, Dropout  # noqa: E402
-from nnlib.io import load_archive  # noqa: E402
+from nnlib.saving.archive import load_archive  # noqa: E402
 from nnlib.models import Sequential, load_model, save_model  # noqa: E402
 
 CHECKPOINT = os.path.join(ROOT, "data", "checkpoints", "digits_0to4.nnlib")

@@ -10,7 +10,8 @@ first call (or at once when ``input_shape`` is given), has a ``name``, a
 convolutional layers (channels-last by default, as Keras): ``Conv2D``, ``Conv1D``, ``MaxPooling2D``,
 ``AveragePooling2D`` and ``GlobalAveragePooling2D``.
 """
-from .base import Layer, register_layer, registered_layers
+from .base import Layer
+from ..saving.registry import register_layer, registered_layers
 from .conv import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Conv2d, Conv2DTranspose, GlobalAveragePooling2D,
                    MaxPool2D, MaxPooling2D)
 from .core import Activation, Dense, Dropout, Flatten, GaussianNoise, activation_name, get_activation

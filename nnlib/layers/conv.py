@@ -20,7 +20,8 @@ from .. import initializers
 from .. import regularizers as _regularizers
 from ..ops.conv import conv2d_channels_last, conv_output_size, pool2d_channels_last, same_padding
 from ..engine import Parameter
-from .base import Layer, _auto_name, _snake, register_layer
+from .base import Layer, auto_name, snake_case
+from ..saving.registry import register_layer
 from ..inputs import shape_text as _shape_text
 from .core import set_kernel_options
 
@@ -82,7 +83,7 @@ class _Spatial(Layer):
 
     def _init_format(self, data_format):
         if self._auto_named:  # Keras' names: conv2d, max_pooling2d (not conv2_d)
-            self.name = _auto_name(_snake(type(self).__name__).replace("1_d", "1d").replace("2_d", "2d"))
+            self.name = auto_name(snake_case(type(self).__name__).replace("1_d", "1d").replace("2_d", "2d"))
         if data_format not in _FORMATS:
             raise ValueError(f"{type(self).__name__}: data_format must be one of {_FORMATS}, got {data_format!r}")
         self.data_format = data_format

@@ -13,7 +13,8 @@ from .. import regularizers as _regularizers
 from ..random import get_rng
 from ..inputs import shape_text as _shape_text
 from ..engine import Parameter
-from .base import Layer, register_layer
+from .base import Layer
+from ..saving.registry import register_layer
 
 __all__ = ["Dense", "Activation", "Flatten", "Dropout", "GaussianNoise", "get_activation", "activation_name"]
 

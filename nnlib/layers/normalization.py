@@ -18,7 +18,8 @@ import numpy as np
 
 from .. import initializers
 from ..engine import Parameter, Tensor
-from .base import Layer, register_layer
+from .base import Layer
+from ..saving.registry import register_layer
 from ..inputs import shape_text as _shape_text
 
 __all__ = ["BatchNormalization", "batch_norm_train"]

@@ -26,7 +26,8 @@ from .. import initializers
 from ..attention import (LayerKVCache, _additive_mask, attention_backward, attention_forward, causal_mask, embedding, layer_norm,
                          scaled_dot_product_attention)
 from ..engine import Parameter, Tensor, as_tensor, is_grad_enabled
-from .base import Layer, register_layer
+from .base import Layer
+from ..saving.registry import register_layer
 from .core import Dense
 
 __all__ = ["Embedding", "LayerNorm", "MultiHeadAttention", "TransformerBlock", "embedding", "layer_norm",

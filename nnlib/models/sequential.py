@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers.base import (Layer, _auto_name, layers_from_config, register_model, registered_layers,
-                           unique_auto_name)
+from ..layers.base import Layer, auto_name, unique_auto_name
+from ..saving.config import layers_from_config
+from ..saving.registry import register_model, registered_layers
 from ..engine import Tensor
 from ..inputs import shape_text as _shape_text, to_numeric_array as _to_numeric_array
 from .training import Model
@@ -47,7 +48,7 @@ class Sequential(Model):
     """
 
     def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
-        self.name = name or _auto_name("sequential")
+        self.name = name or auto_name("sequential")
         self.trainable = bool(trainable)
         self.layers = []
         self._build_input_shape = None
@@ -296,7 +297,7 @@ class Sequential(Model):
 
         Layer classes come from the registry (plus ``custom_objects``); with
         ``weight_shapes`` every layer's size is checked against the stored weights
-        before it is built (see :func:`nnlib.layers.base.layers_from_config`).
+        before it is built (see :func:`nnlib.saving.config.layers_from_config`).
         """
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("the Sequential config has no 'layers' list")

@@ -634,22 +634,22 @@ class Model(Module):
         """Chapter 07: save architecture, weights, compile settings and optimizer state to ONE zip file.
 
         Any extension works (``'final_model.h5'`` too), but the file is always
-        nnlib's zip format (see :mod:`nnlib.io`), never HDF5; it is written
+        nnlib's zip format (see :mod:`nnlib.saving.archive`), never HDF5; it is written
         atomically. Reload with :func:`nnlib.models.load_model`.
         """
-        from .saving import save_model
+        from ..saving.model_file import save_model
 
         save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath, overwrite: bool = True) -> None:
         """Chapter 07: save only the weights (same zip format); restore with ``load_weights``."""
-        from .saving import save_weights
+        from ..saving.model_file import save_weights
 
         save_weights(self, filepath, overwrite=overwrite)
 
     def load_weights(self, filepath) -> None:
         """Chapter 07: load weights saved by ``save_weights`` (or ``save``) into this model (shapes must match)."""
-        from .saving import load_weights
+        from ..saving.model_file import load_weights
 
         load_weights(self, filepath)
 

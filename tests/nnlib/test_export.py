@@ -12,7 +12,7 @@ import nnlib
 from nnlib.datasets import data_path
 from nnlib.export import load_safetensors, onnx_session, run_onnx, save_onnx, save_safetensors, to_onnx
 from nnlib.gpt import GPT
-from nnlib.io import ModelFileError
+from nnlib.saving.files import ModelFileError
 from nnlib.layers import Activation, Dense, Dropout, Flatten
 from nnlib.layers.sequence import LayerNorm
 from nnlib.models import Sequential

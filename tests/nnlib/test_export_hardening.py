@@ -1,7 +1,7 @@
 """Chapter 14 (issue 17, "Exports and loaders"): exporters and loaders as strict as the model loader.
 
 * ``to_onnx`` refuses un-merged LoRA adapters and bad arguments;
-* every writer (one ``nnlib.io.atomic_write``) keeps an existing file's mode, refuses a
+* every writer (one ``nnlib.saving.files.atomic_write``) keeps an existing file's mode, refuses a
   non-regular target and takes a long legal file name;
 * ``load_safetensors`` is hardened like ``load_model`` (regular files only, bounded
   header, strict entries, ``ModelFileError`` naming the path), with a fuzz test;
@@ -26,17 +26,18 @@ from hypothesis import strategies as st
 
 import nnlib
 import nnlib.gpt
-import nnlib.io as nio
+import nnlib.saving.files as files_mod
 from nnlib.export import load_safetensors, run_onnx, save_onnx, save_safetensors, to_onnx
 from nnlib.gpt import GPT, sample_next
-from nnlib.io import ModelFileError, save_archive
+from nnlib.saving.archive import save_archive
+from nnlib.saving.files import ModelFileError
 from nnlib.layers import (BatchNormalization, Conv1D, Conv2D, Conv2DTranspose, Dense, Flatten, MaxPooling2D, registered_layers)
 from nnlib.layers.sequence import Embedding, LayerNorm, MultiHeadAttention, TransformerBlock
 from nnlib.lora import apply_lora, lora_layers, merge_lora
 from nnlib.models import Sequential, load_model, save_model
 from nnlib.quantize import quantize_model
 from nnlib.text import CharTokenizer
-from tests.nnlib.test_hostile_files import _config, _refused, _repack, _small_gpt, _small_sequential
+from tests.nnlib.saving.hostile import config_of, refused, repack, small_gpt, small_sequential
 
 TINY = dict(vocab_size=13, context_length=8, d_model=16, n_heads=2, n_layers=2)
 
@@ -173,19 +174,19 @@ def test_a_long_legal_file_name_works(tmp_path, writer, name):
 
 def test_a_killed_save_of_a_long_name_is_cleaned_up(tmp_path):
     name = "k" * 250
-    base = nio._temp_base(name)
+    base = files_mod._temp_base(name)
     assert len(os.fsencode(f".{base}.4194303.{'0' * 12}.tmp")) <= 255
     leftover = tmp_path / f".{base}.4194303.{'a' * 12}.tmp"  # pid 2**22 - 1: above Linux's usual pid range
     leftover.write_bytes(b"half")
     os.utime(leftover, (time.time() - 60, time.time() - 60))
-    if nio._pid_alive(4194303):
+    if files_mod._pid_alive(4194303):
         pytest.skip("pid 4194303 exists here")
     save_archive(tmp_path / name, {}, {"w": np.ones(2)})
     assert sorted(os.listdir(tmp_path)) == [name]
 
 
 def test_save_model_reads_back_from_a_long_name(tmp_path):
-    model = _small_sequential(compiled=False)
+    model = small_sequential(compiled=False)
     path = tmp_path / ("x" * 240 + ".nnlib")
     model.save(path)
     np.testing.assert_array_equal(load_model(path).layers[0].kernel.data, model.layers[0].kernel.data)
@@ -199,7 +200,7 @@ def _st_file(path, header, data=b"", raw_header=None):
 
 
 def _st_refused(path, match, **kwargs):
-    return _refused(path, loader=lambda p: load_safetensors(p, **kwargs), match=match, max_mib=16)
+    return refused(path, loader=lambda p: load_safetensors(p, **kwargs), match=match, max_mib=16)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
@@ -286,7 +287,7 @@ def test_safetensors_bad_headers_are_refused(tmp_path, header, match):
 @pytest.mark.parametrize("raw, match", [
     (b"[" * 100_000, "not valid JSON"),                       # RecursionError in json
     (b"[" * 1_000_000, "lists/objects"),                      # refused before parsing
-    (b'{"a": 1, "a": 2}', "appears twice"),
+    (b'{"a": 1, "a": 2}', "repeats the key 'a'"),
     (b'{"a": {"dtype": "F32", "shape": [NaN], "data_offsets": [0, 8]}}', "not valid JSON"),
     (b'{"a": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 8]}}', "not valid JSON"),
     (b"\xff\xfe{}", "not valid JSON"),
@@ -365,22 +366,22 @@ def test_safetensors_fuzz_headers(tmp_path, header, data):
 
 # ---------------------------------------------------------------------- load_model: checked before building
 def test_compile_settings_in_a_gpt_file_are_refused(tmp_path):
-    path = save_model(_small_gpt(), tmp_path / "gpt.nnlib")
-    compiled = _config(save_model(_small_sequential(), tmp_path / "seq.nnlib"))["compile_config"]
-    config = _config(path)
+    path = save_model(small_gpt(), tmp_path / "gpt.nnlib")
+    compiled = config_of(save_model(small_sequential(), tmp_path / "seq.nnlib"))["compile_config"]
+    config = config_of(path)
     config["compile_config"] = compiled
-    bad = _repack(path, tmp_path / "bad.nnlib", replace={"config.json": json.dumps(config).encode()})
-    _refused(bad, match="compile settings, but a GPT has no compile")
-    _refused(bad, loader=lambda p: load_model(p, compile=False), match="compile settings")
+    bad = repack(path, tmp_path / "bad.nnlib", replace={"config.json": json.dumps(config).encode()})
+    refused(bad, match="compile settings, but a GPT has no compile")
+    refused(bad, loader=lambda p: load_model(p, compile=False), match="compile settings")
 
 
 def _change_layer(tmp_path, model, index, change, build_input_shape="keep"):
     path = model.save(tmp_path / "m.nnlib") or tmp_path / "m.nnlib"
-    config = _config(path)
+    config = config_of(path)
     config["config"]["layers"][index]["config"].update(change)
     if build_input_shape != "keep":
         config["build_input_shape"] = build_input_shape
-    return _repack(path, tmp_path / "bad.nnlib", replace={"config.json": json.dumps(config).encode()})
+    return repack(path, tmp_path / "bad.nnlib", replace={"config.json": json.dumps(config).encode()})
 
 
 @pytest.mark.parametrize("index, change", [
@@ -389,12 +390,12 @@ def _change_layer(tmp_path, model, index, change, build_input_shape="keep"):
     (1, {"input_shape": [16_000_000]}),   # a later layer's own input_shape
 ])
 def test_a_layers_own_input_shape_is_checked_before_building(tmp_path, index, change):
-    model = _small_sequential(compiled=False)
+    model = small_sequential(compiled=False)
     if "input_dim" in change:
         change = {**change, "input_shape": None}
     bad = _change_layer(tmp_path, model, index, change)
-    assert _config(bad)["build_input_shape"] == [None, 3]
-    _refused(bad, match="weight values", max_mib=8)
+    assert config_of(bad)["build_input_shape"] == [None, 3]
+    refused(bad, match="weight values", max_mib=8)
 
 
 def _conv2d():
@@ -427,7 +428,7 @@ def _seq_model(layer):
 
 #: every built-in layer kind that allocates weights: a builder, the layer index and a forged size
 ALLOCATING = {
-    "Dense": (lambda: _small_sequential(compiled=False), 0, {"units": 10_000_000}),
+    "Dense": (lambda: small_sequential(compiled=False), 0, {"units": 10_000_000}),
     "QuantizedDense": (_quantized, 0, {"units": 2 ** 22}),
     "Conv2D": (_conv2d, 0, {"filters": 1_000_000}),
     "Conv2DTranspose": (_conv2d_transpose, 0, {"filters": 1_000_000}),
@@ -448,7 +449,7 @@ NOT_ALLOCATING = {"Activation", "Flatten", "Dropout", "GaussianNoise", "MaxPooli
 def test_every_builtin_layer_kind_is_listed():
     builtin = {name for name, cls in registered_layers().items() if cls.__module__.startswith("nnlib.")}
     assert builtin == set(ALLOCATING) | NOT_ALLOCATING, (
-        "a new layer kind: add its size to nnlib.layers.base._min_weight_values and to ALLOCATING here")
+        "a new layer kind: add its size to nnlib.saving.config._min_weight_values and to ALLOCATING here")
 
 
 @pytest.mark.parametrize("kind", sorted(ALLOCATING))
@@ -458,12 +459,12 @@ def test_every_allocating_layer_kind_is_checked_before_it_allocates(tmp_path, ki
     model = build()
     assert type(model.layers[index]).__name__ == kind
     bad = _change_layer(tmp_path, model, index, change)
-    _refused(bad, match="weight values", max_mib=8)
+    refused(bad, match="weight values", max_mib=8)
 
 
 def test_a_huge_quantized_dense_is_refused_fast(tmp_path):
     bad = _change_layer(tmp_path, _quantized(), 0, {"units": 2 ** 28})
-    _refused(bad, match="weight values", max_mib=8, seconds=1.0)
+    refused(bad, match="weight values", max_mib=8, seconds=1.0)
 
 
 def test_the_size_check_lets_real_models_through(tmp_path):

@@ -281,7 +281,7 @@ def test_dropout_and_optimizer_groups():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    from nnlib.io import ModelFileError
+    from nnlib.saving.files import ModelFileError
     from nnlib.text import CharTokenizer
 
     tok = CharTokenizer.train("hello world, abc!")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from nnlib.hub import bytes_to_unicode, load_pretrained, save_pretrained
-from nnlib.io import ModelFileError
+from nnlib.saving.files import ModelFileError
 from nnlib.text import load_corpus
 
 transformers = pytest.importorskip("transformers")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import nnlib
 from nnlib.gpt import GPT
-from nnlib.io import ModelFileError
+from nnlib.saving.files import ModelFileError
 from nnlib.layers import Dense
 from nnlib.models import Sequential, load_model
 from nnlib.quantize import (QuantizedDense, QuantizedGPT, dequantize, load_quantized, quantize_model, quantize_per_channel,

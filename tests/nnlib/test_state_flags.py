@@ -12,7 +12,8 @@ import pytest
 
 import nnlib
 from nnlib.callbacks import Callback
-from nnlib.io import ModelFileError, load_archive, save_archive
+from nnlib.saving.archive import load_archive, save_archive
+from nnlib.saving.files import ModelFileError
 from nnlib.layers import Dense, Dropout
 from nnlib.models import Sequential
 
@@ -204,7 +205,7 @@ def test_generate_restores_the_training_flag_and_samples_in_eval_mode(start):
 # ---------------------------------------------------------------------- the loader's other limits
 def test_load_archive_limits_the_arrays_per_member(tmp_path, monkeypatch):
     # planted: MAX_ARRAYS * 100 in the check
-    import nnlib.io as nio
+    import nnlib.saving.archive as nio
 
     monkeypatch.setattr(nio, "MAX_ARRAYS", 3)
     path = save_archive(tmp_path / "a.nnlib", {}, {f"w{i}": np.zeros(2) for i in range(4)})
@@ -216,7 +217,7 @@ def test_load_archive_limits_the_arrays_per_member(tmp_path, monkeypatch):
 
 def test_load_archive_limits_json_containers(tmp_path, monkeypatch):
     # planted: MAX_JSON_CONTAINERS * 100 in the check
-    import nnlib.io as nio
+    import nnlib.saving.archive as nio
 
     monkeypatch.setattr(nio, "MAX_JSON_CONTAINERS", 50)
     path = save_archive(tmp_path / "a.nnlib", {"lists": [[i] for i in range(60)]}, {"w": np.zeros(2)})

@@ -162,7 +162,7 @@ def test_failed_tokenizer_save_keeps_the_old_file(tmp_path):
 def test_deeply_nested_tokenizer_file_is_a_value_error(tmp_path):
     path = tmp_path / "deep.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(ValueError, match="not a valid JSON tokenizer file"):
+    with pytest.raises(ValueError, match="tokenizer file is not valid JSON"):
         CharTokenizer.load(path)
 
 # -- BPE: merges -----------------------------------------------------------------------------
@@ -339,7 +339,7 @@ def _bpe_file(**changes):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("{not json", "not a valid JSON"),
+    ("{not json", "tokenizer file is not valid JSON"),
     ("[1, 2]", "must hold a JSON object"),
     (json.dumps({"format": "pickle"}), "expected 'nnlib.text.BPETokenizer'"),
     (_bpe_file(version=2), "version 2"),
@@ -370,7 +370,7 @@ def test_bpe_load_rejects_bad_files(tmp_path, content, message):
 def test_load_rejects_non_utf8_and_bad_char_files(tmp_path):
     path = tmp_path / "bad.json"
     path.write_bytes(b"\xff\xfe{}")
-    with pytest.raises(ValueError, match="not a valid JSON"):
+    with pytest.raises(ValueError, match="tokenizer file is not valid JSON .not UTF-8"):
         CharTokenizer.load(path)
     for chars, message in [(["ab"], "single character"), (["a", "a"], "appears twice"),
                            ("abc", "must be a list")]:

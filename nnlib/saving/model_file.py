@@ -1,8 +1,9 @@
-"""Chapter 07 (and 12, 14): ``save_model(model, path)`` and ``load_model(path)``, one format for every model.
+"""Chapter 07 (and 12, 14): the model file: ``save_model(model, path)`` and ``load_model(path)`` for every model.
 
-The file (any extension, e.g. the seed's ``final_model.h5``) is one zip written
-atomically by :func:`nnlib.io.save_archive` (members and limits: see
-:mod:`nnlib.io`):
+Learners call them as ``nnlib.models.save_model`` / ``nnlib.models.load_model`` (and
+``model.save``). The file (any extension, e.g. the seed's ``final_model.h5``) is one zip
+written atomically by :func:`nnlib.saving.archive.save_archive` (members and limits: see
+:mod:`nnlib.saving.archive`):
 
 * ``config.json``: ``{"class_name", "config": model.get_config(),
   "build_input_shape", "compile_config"}`` (optimizer class and hyperparameters,
@@ -17,11 +18,12 @@ atomically by :func:`nnlib.io.save_archive` (members and limits: see
 ``load_model`` rebuilds the model from whitelists filled in code: model classes
 registered with :func:`nnlib.models.register_model` (``Sequential``, ``GPT``),
 each building itself with ``from_config``; layer classes registered with
-:func:`nnlib.layers.register_layer` (plus any ``custom_objects``); optimizers
+:func:`nnlib.layers.register_layer` (plus any ``custom_objects``), see
+:mod:`nnlib.saving.registry`; optimizers
 SGD/RMSprop/Adam/AdamW; the built-in losses and metric names. This module knows
 no model class. It never imports or evaluates a name from the file and never
 unpickles; the config is checked against the stored arrays' shapes before
-anything is built; anything unexpected raises :class:`nnlib.io.ModelFileError`
+anything is built; anything unexpected raises :class:`nnlib.saving.files.ModelFileError`
 whose message starts with the file's path.
 """
 from __future__ import annotations
@@ -34,12 +36,12 @@ import warnings
 import numpy as np
 
 from .. import optim
-from ..io import ModelFileError, load_archive, save_archive
-from ..layers.base import Layer, register_model, registered_models
-from . import _metrics
-from . import losses as keras_losses
+from ..layers.base import Layer
+from .archive import load_archive, save_archive
+from .files import ModelFileError, file_error
+from .registry import registered_models
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "register_model"]
+__all__ = ["save_model", "load_model", "save_weights", "load_weights"]
 
 _OPTIMIZERS = {cls.__name__: cls for cls in (optim.SGD, optim.RMSprop, optim.Adam, optim.AdamW)}
 
@@ -54,6 +56,8 @@ def _compile_config(model):
     opt_cls = type(opt).__name__
     if _OPTIMIZERS.get(opt_cls) is not type(opt):
         problems.append(f"optimizer {opt_cls}")
+    from ..models import losses as keras_losses  # nnlib.models imports this module: import it when used
+
     loss = keras_losses.serialize(model.loss)
     if loss is None:
         problems.append(f"loss {model.loss!r}")
@@ -182,16 +186,12 @@ def save_weights(model, filepath, overwrite: bool = True) -> str:
 _REBUILD_ERRORS = (TypeError, ValueError, KeyError, IndexError, OverflowError, MemoryError)
 
 
-def _fail(path, message) -> ModelFileError:
-    return ModelFileError(f"{path}: {message}")
-
-
 def _check_shape_list(value, path, what) -> tuple | None:
     if value is None:
         return None
     if not isinstance(value, list) or not value or len(value) > 8 or not all(
             v is None or (type(v) is int and 0 < v < 2 ** 31) for v in value):
-        raise _fail(path, f"{what} must be a list like [null, 30], got {str(value)[:80]}")
+        raise file_error(path, f"{what} must be a list like [null, 30], got {str(value)[:80]}")
     return tuple(value)
 
 
@@ -201,14 +201,14 @@ def _check_weights(model, arrays: dict, path) -> dict:
     missing = sorted(set(expected) - set(arrays))
     unexpected = sorted(set(arrays) - set(expected))
     if missing or unexpected:
-        raise _fail(path, f"the weights do not match the architecture: missing {missing[:10]}, unexpected "
-                          f"{unexpected[:10]}")
+        raise file_error(path, f"the weights do not match the architecture: missing {missing[:10]}, unexpected "
+                               f"{unexpected[:10]}")
     for key, ref in expected.items():
         arr = arrays[key]
         if arr.shape != ref.shape:
-            raise _fail(path, f"weight {key!r} has shape {arr.shape}, the architecture needs {ref.shape}")
+            raise file_error(path, f"weight {key!r} has shape {arr.shape}, the architecture needs {ref.shape}")
         if arr.dtype != ref.dtype:
-            raise _fail(path, f"weight {key!r} has dtype {arr.dtype}, the architecture needs {ref.dtype}")
+            raise file_error(path, f"weight {key!r} has dtype {arr.dtype}, the architecture needs {ref.dtype}")
     return {key: arrays[key] for key in expected}
 
 
@@ -218,21 +218,21 @@ def _number(value) -> bool:
 
 def _hyperparameters(cls, config, path) -> dict:
     if not isinstance(config, dict):
-        raise _fail(path, "the optimizer config must be a JSON object")
+        raise file_error(path, "the optimizer config must be a JSON object")
     accepted = {n: p.default for n, p in inspect.signature(cls.__init__).parameters.items()
                 if n not in ("self", "params")}
     out = {}
     for key, value in config.items():
         if key not in accepted:
-            raise _fail(path, f"optimizer {cls.__name__}: unknown hyperparameter {key!r}")
+            raise file_error(path, f"optimizer {cls.__name__}: unknown hyperparameter {key!r}")
         if isinstance(value, bool) != isinstance(accepted[key], bool):
-            raise _fail(path, f"optimizer {cls.__name__}: hyperparameter {key!r} = {str(value)[:40]} has the "
-                              "wrong type")
+            raise file_error(path, f"optimizer {cls.__name__}: hyperparameter {key!r} = {str(value)[:40]} has the "
+                                   "wrong type")
         if isinstance(value, list) and len(value) <= 4 and all(_number(v) for v in value):
             value = tuple(value)
         elif not (isinstance(value, bool) or _number(value)):
-            raise _fail(path, f"optimizer {cls.__name__}: hyperparameter {key!r} has an invalid value "
-                              f"{str(value)[:80]}")
+            raise file_error(path, f"optimizer {cls.__name__}: hyperparameter {key!r} has an invalid value "
+                                   f"{str(value)[:80]}")
         out[key] = value
     return out
 
@@ -271,12 +271,14 @@ def _optimizer_groups(optimizer, groups, path) -> list:
 
 
 def _restore_compile(model, compile_config, archive, path) -> None:
+    from ..models import losses as keras_losses  # nnlib.models imports this module: import it when used
+
     if not isinstance(compile_config, dict) or set(compile_config) != {"optimizer", "loss", "metrics"}:
-        raise _fail(path, "the compile settings in config.json are malformed")
+        raise file_error(path, "the compile settings in config.json are malformed")
     opt_conf = compile_config["optimizer"]
     name = opt_conf.get("class_name") if isinstance(opt_conf, dict) else None
     if not isinstance(name, str) or name not in _OPTIMIZERS:
-        raise _fail(path, f"unknown optimizer in the compile settings; known: {sorted(_OPTIMIZERS)}")
+        raise file_error(path, f"unknown optimizer in the compile settings; known: {sorted(_OPTIMIZERS)}")
     cls = _OPTIMIZERS[name]
     try:
         optimizer = cls(None, **_hyperparameters(cls, opt_conf.get("config", {}), path))
@@ -284,13 +286,11 @@ def _restore_compile(model, compile_config, archive, path) -> None:
         metrics = compile_config["metrics"]
         if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
             raise ValueError("metrics must be a list of names")
-        for m in metrics:
-            _metrics.check_metric(m)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     except ModelFileError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
-        raise _fail(path, f"the compile settings cannot be restored: {exc}") from None
+        raise file_error(path, f"the compile settings cannot be restored: {exc}") from None
 
     state_json = archive.extra_json.get("optimizer")
     state_arrays = archive.extra.get("optimizer", {})
@@ -324,36 +324,28 @@ def _restore_compile(model, compile_config, archive, path) -> None:
             state.setdefault(int(idx), {})[name] = arr
         optimizer.load_state_dict({"state": state, "param_groups": groups})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise _fail(path, f"the optimizer state cannot be restored: {exc}") from None
+        raise file_error(path, f"the optimizer state cannot be restored: {exc}") from None
 
 
 def _build(model, shape, path) -> None:
     try:
         model.build(shape)
     except _REBUILD_ERRORS as exc:
-        raise _fail(path, f"the model cannot be built for input shape {shape}: {type(exc).__name__}: {exc}") from None
-
-
-def _legacy_config(config: dict) -> dict:
-    """Format-1 GPT checkpoints ({"class": "GPT", "gpt_config", "dtype"}) in today's layout."""
-    if set(config) == {"class", "gpt_config", "dtype"} and config["class"] == "GPT" \
-            and isinstance(config["gpt_config"], dict):
-        return {"class_name": "GPT", "config": {**config["gpt_config"], "dtype": config["dtype"]},
-                "build_input_shape": None, "compile_config": None}
-    return config
+        raise file_error(path, f"the model cannot be built for input shape {shape}: {type(exc).__name__}: "
+                               f"{exc}") from None
 
 
 def _check_members(archive, config, path) -> None:
     """The optional members must be exactly those the config and metadata declare."""
     has_json, has_npz = "optimizer" in archive.extra_json, "optimizer" in archive.extra
     if has_json != has_npz:
-        raise _fail(path, "the archive has only one of optimizer.json / optimizer.npz; it is damaged or "
-                          "tampered with")
+        raise file_error(path, "the archive has only one of optimizer.json / optimizer.npz; it is damaged or "
+                               "tampered with")
     if has_json and config.get("compile_config") is None:
-        raise _fail(path, "the archive holds optimizer state but no compile settings")
+        raise file_error(path, "the archive holds optimizer state but no compile settings")
     unknown = sorted(set(archive.extra) - {"optimizer"}) + sorted(set(archive.extra_json) - {"optimizer", "tokenizer"})
     if unknown:
-        raise _fail(path, f"unexpected member(s) {unknown} for a model file")
+        raise file_error(path, f"unexpected member(s) {unknown} for a model file")
 
 
 def load_model(filepath, custom_objects: dict | None = None, compile: bool = True):
@@ -364,7 +356,7 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
     optimizer state back, ready for more ``fit``. A GPT comes back in eval mode
     with ``model.tokenizer`` (or None) and ``model.metadata``. Never runs code
     from the file (see the module docstring). Raises ``FileNotFoundError`` for a
-    missing file and :class:`nnlib.io.ModelFileError` (a ``ValueError``) for
+    missing file and :class:`nnlib.saving.files.ModelFileError` (a ``ValueError``) for
     anything invalid.
     """
     path = os.fspath(filepath)
@@ -372,22 +364,22 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
         if not (isinstance(cls, type) and issubclass(cls, Layer)):
             raise TypeError(f"load_model: custom_objects[{name!r}] must be a Layer subclass, got {cls!r}")
     archive = load_archive(path)
-    config = _legacy_config(archive.config)
+    config = archive.config
     if config.get("kind") == "weights":
-        raise _fail(path, "this file holds only weights (written by save_weights); build the model in code and "
-                          "call model.load_weights(path)")
+        raise file_error(path, "this file holds only weights (written by save_weights); build the model in code and "
+                               "call model.load_weights(path)")
     unexpected = sorted(set(config) - {"class_name", "config", "build_input_shape", "compile_config"})
     if unexpected:
-        raise _fail(path, f"config.json has unexpected entries {unexpected}")
+        raise file_error(path, f"config.json has unexpected entries {unexpected}")
     _check_members(archive, config, path)
     cls_name = config.get("class_name")
     models = registered_models()
     cls = models.get(cls_name) if isinstance(cls_name, str) else None
     if cls is None:
-        raise _fail(path, f"unknown model class {str(cls_name)[:80]!r}; load_model builds {sorted(models)}")
+        raise file_error(path, f"unknown model class {str(cls_name)[:80]!r}; load_model builds {sorted(models)}")
     if config.get("compile_config") is not None and not callable(getattr(cls, "compile", None)):
-        raise _fail(path, f"config.json holds compile settings, but a {cls_name} has no compile(); the file is "
-                          "damaged or tampered with")
+        raise file_error(path, f"config.json holds compile settings, but a {cls_name} has no compile(); the file is "
+                               "damaged or tampered with")
     shape = _check_shape_list(config.get("build_input_shape"), path, "build_input_shape")
     weight_shapes = {key: arr.shape for key, arr in archive.arrays.items()}
     try:
@@ -397,18 +389,18 @@ def load_model(filepath, custom_objects: dict | None = None, compile: bool = Tru
         raise
     except _REBUILD_ERRORS as exc:
         message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-        raise _fail(path, f"the {cls_name} config is invalid: {message}") from None
+        raise file_error(path, f"the {cls_name} config is invalid: {message}") from None
     model.load_state_dict(_check_weights(model, archive.arrays, path))
     tok = archive.extra_json.get("tokenizer")
     if tok is not None:
         if not hasattr(model, "tokenizer"):
-            raise _fail(path, f"the archive holds a tokenizer, but a {cls_name} has none")
+            raise file_error(path, f"the archive holds a tokenizer, but a {cls_name} has none")
         from ..text import tokenizer_from_dict
 
         try:
             model.tokenizer = tokenizer_from_dict(tok)
         except (TypeError, ValueError) as exc:
-            raise _fail(path, f"bad tokenizer: {exc}") from None
+            raise file_error(path, f"bad tokenizer: {exc}") from None
     if hasattr(model, "metadata"):
         model.metadata = dict(archive.metadata)
     compile_config = config.get("compile_config")
