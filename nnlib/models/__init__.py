@@ -9,14 +9,14 @@ model (``Sequential``, the GPT of chapter 12, classes decorated with
 ``register_model``) in one file format (see :mod:`nnlib.io`), without running
 code from the file. The GPT of chapter 12 (``nnlib.gpt``) is re-exported here too.
 """
-from .training import KERAS_OPTIMIZER_DEFAULTS, Model, TrainingError, get_optimizer
+from .training import Model, TrainingError
 from .sequential import Sequential
 from .saving import load_model, load_weights, register_model, save_model, save_weights
 from ..callbacks import History
 
 __all__ = [
     "Model", "Sequential", "History", "TrainingError", "load_model", "save_model", "save_weights",
-    "load_weights", "register_model", "get_optimizer", "KERAS_OPTIMIZER_DEFAULTS",
+    "load_weights", "register_model",
 ]
 
 try:  # chapter 12's GPT lives in nnlib/gpt.py (written separately); re-exported when present
