@@ -311,7 +311,9 @@ class Model(Module):
         precedence; otherwise ``validation_split`` holds out the LAST fraction of the rows (before any
         shuffling), as Keras does. Validation batches are ``validation_batch_size`` rows (default: fit's).
         """
-        val_batch = data.batch_size if validation_batch_size is None else _check_batch_size(validation_batch_size, where)
+        val_batch = data.batch_size
+        if validation_batch_size is not None:
+            val_batch = _check_batch_size(validation_batch_size, where)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError(f"{where}: validation_data must be a tuple (x_val, y_val)")
@@ -337,6 +339,7 @@ class Model(Module):
         return train, val
 
     def _prepare_x(self, arr: np.ndarray, where: str) -> np.ndarray:
+        """``x`` in the model's dtype, or a ValueError naming the first layer and the expected shape."""
         dtype = self.model_dtype
         if arr.dtype != dtype:
             arr = arr.astype(dtype)
@@ -361,6 +364,7 @@ class Model(Module):
         return arr
 
     def _prepare_y(self, y, output_shape: tuple, n: int, where: str) -> np.ndarray:
+        """``y`` with one row per sample of ``x``, shaped and typed as the loss expects."""
         arr = to_numeric_array(y, "y", where)
         if arr.ndim == 0:
             raise ValueError(f"{where}: y must hold one label per sample, got a single number")

@@ -599,6 +599,8 @@ def get(identifier: str | Optimizer | type[Optimizer], params: Iterable[Any] | N
 
     ``get('adam', lr=0.01)`` returns ``Adam(lr=0.01)`` (parameters can be attached later
     with ``add_param_group``); ``get('sgd', model.parameters(), lr=0.1)`` binds them now.
+    Unset hyperparameters get PyTorch's defaults (``get('adam')`` has eps=1e-8), as the
+    classes do; ``Model.compile(optimizer='adam')`` alone uses Keras' (chapter 07).
     Keras's ``learning_rate=`` is accepted as a synonym of ``lr``.  An optimizer instance
     is returned unchanged.
     """
