@@ -65,9 +65,9 @@ _KERAS_DEFAULTS = {
     "adamw": {"lr": 0.001, "eps": 1e-7, "weight_decay": 0.004},
 }
 
-#: optimizer -> (a weak reference to) the model whose ``compile`` attached its parameters. A registry
-#: owned by this module, so that nothing is stored on the optimizer; weak on both sides, so that it
-#: never keeps a model or an optimizer alive.
+#: optimizer -> (a weak reference to) the model whose ``compile`` attached its parameters, so that
+#: another model's ``compile`` can refuse it. Owned by this module, so that nothing is stored on the
+#: optimizer; weak on both sides, so that it never keeps a model or an optimizer alive.
 _ATTACHED_TO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -117,6 +117,7 @@ class Model(Module):
     history = None
     trainable = True
     _compiled = False
+    _attached_optimizer = None  # the optimizer this model's compile attached its parameters to
 
     # ------------------------------------------------------------ hooks for subclasses
     def _input_shape(self):
@@ -215,23 +216,30 @@ class Model(Module):
         return None
 
     def _attach(self, opt) -> None:
-        """Give ``opt`` this model's trainable parameters (or keep its own); refuse another model's optimizer."""
+        """Give ``opt`` this model's trainable parameters (or keep its own); refuse another model's optimizer.
+
+        The model remembers the optimizer its ``compile`` attached (a deep copy of the model
+        remembers its copy); the module's registry knows, for each optimizer, which model that is.
+        """
+        trainable = self._snapshot_trainable()
         owner_ref = _ATTACHED_TO.get(opt)
         owner = None if owner_ref is None else owner_ref()
-        trainable = self._snapshot_trainable()
-        if owner_ref is None and opt.param_groups:
-            return  # built with its own parameters (optim.SGD(model.parameters())): used as it is
-        if owner_ref is not None and owner is not self:
-            name = "another model" if owner is None else f"model {getattr(owner, 'name', type(owner).__name__)!r}"
-            raise ValueError(
-                f"compile(): this {type(opt).__name__} is already attached to {name} and would keep "
-                f"updating that model's weights, not {getattr(self, 'name', 'this model')!r}'s; give each model a "
-                f"new optimizer, e.g. optimizer=nnlib.optim.{type(opt).__name__}(lr=...) or a name like 'adam'"
-            )
+        if opt is not self._attached_optimizer and owner is not self:
+            if owner_ref is None:
+                if opt.param_groups:
+                    return  # built with its own parameters (optim.SGD(model.parameters())): used as it is
+            else:  # attached by another model (alive, or gone but its weights still in the group)
+                name = "another model" if owner is None else f"model {getattr(owner, 'name', type(owner).__name__)!r}"
+                raise ValueError(
+                    f"compile(): this {type(opt).__name__} is already attached to {name} and would keep "
+                    f"updating that model's weights, not {getattr(self, 'name', 'this model')!r}'s; give each model "
+                    f"a new optimizer, e.g. optimizer=nnlib.optim.{type(opt).__name__}(lr=...) or a name like 'adam'"
+                )
         # new, or attached by an earlier compile of this model: (re-)attach the trainable set, same settings
         group = {k: v for k, v in (opt.param_groups[0] if opt.param_groups else {}).items() if k != "params"}
         opt.param_groups = []
         opt.add_param_group({**group, "params": trainable})
+        self._attached_optimizer = opt
         _ATTACHED_TO[opt] = weakref.ref(self)
 
     @property
@@ -241,8 +249,8 @@ class Model(Module):
         False for an optimizer built with its own parameters (``optim.SGD(model.parameters())``)
         or given more groups later: saving then cannot restore its state by position.
         """
-        owner_ref = _ATTACHED_TO.get(self.optimizer) if self.optimizer is not None else None
-        return owner_ref is not None and owner_ref() is self and len(self.optimizer.param_groups) == 1
+        opt = self.optimizer
+        return opt is not None and opt is self._attached_optimizer and len(opt.param_groups) == 1
 
     def _snapshot_trainable(self) -> list:
         """Set ``requires_grad`` from the layers' ``trainable`` flags; return the trainable parameters."""

@@ -603,6 +603,25 @@ def test_optimizer_ownership_is_weak_and_outlives_its_model():
         _model(seed=1).compile(opt, "mse")  # its parameter group still holds the dead model's weights
 
 
+def test_a_deep_copy_of_a_compiled_model_owns_its_copy_of_the_optimizer(tmp_path):
+    import copy
+
+    from nnlib.models import load_model
+
+    x, y = _data(n=16)
+    model = _model()
+    model.compile(optim.Adam(lr=0.01), "binary_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    twin = copy.deepcopy(model)
+    assert twin.optimizer is not model.optimizer and twin.optimizer_attached
+    twin.compile(twin.optimizer, "binary_crossentropy")  # re-attaches to the twin's own weights
+    assert all(p is q for p, q in zip(twin.optimizer.param_groups[0]["params"], twin.parameters()))
+    with pytest.raises(ValueError, match="already attached"):
+        twin.compile(model.optimizer, "mse")
+    twin.save(tmp_path / "twin.nnlib")  # no "state is not saved" warning: the state travels
+    assert load_model(tmp_path / "twin.nnlib").optimizer.state_dict()["state"]
+
+
 def test_an_optimizer_built_with_parameters_is_used_as_it_is_and_not_attached():
     model = _model()
     own = optim.SGD(list(model.parameters())[:2], lr=0.1)  # only the first layer
