@@ -26,7 +26,7 @@ from .ops.conv import (avg_pool1d, avg_pool2d, conv1d, conv2d, conv_transpose1d,
                        max_pool1d, max_pool2d)  # (chapter 16)
 from .ops import pad, torch_names  # noqa: F401  (pad re-exported, as torch.nn.functional.pad)
 from .random import dropout_mask
-from .ops.elementwise import erf_array
+from .ops.elementwise import erf_array, sigmoid_array
 from .engine import Tensor, as_tensor
 
 __all__ = [
@@ -104,18 +104,11 @@ def gelu(x, approximate: str = "none") -> Tensor:
     return Tensor.from_op(out, (x,), backward)
 
 
-def _sigmoid_array(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-x) without overflow, in x's dtype."""
-    e = np.exp(-np.abs(x))
-    r = 1.0 / (1.0 + e)
-    return np.where(x >= 0, r, e * r)
-
-
 def silu(x) -> Tensor:
     """Chapter 01: SiLU / swish, x * sigmoid(x); derivative s (1 + x (1 - s)) with s = sigmoid(x)."""
     x = as_tensor(x)
     d = x.data
-    s = _sigmoid_array(d)
+    s = sigmoid_array(d)
     return Tensor.from_op(d * s, (x,), lambda g: (g * (s * (1.0 + d * (1.0 - s))),))
 
 
@@ -143,7 +136,7 @@ def logsigmoid(x) -> Tensor:
     x = as_tensor(x)
     d = x.data
     out = np.minimum(d, 0) - np.log1p(np.exp(-np.abs(d)))
-    return Tensor.from_op(out, (x,), lambda g: (g * _sigmoid_array(-d),))
+    return Tensor.from_op(out, (x,), lambda g: (g * sigmoid_array(-d),))
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -155,7 +148,7 @@ def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     linear = z > threshold
     out = np.where(linear, d, _softplus_array(z) / beta)
     return Tensor.from_op(out.astype(d.dtype, copy=False), (x,),
-                          lambda g: (np.where(linear, g, g * _sigmoid_array(z)),))
+                          lambda g: (np.where(linear, g, g * sigmoid_array(z)),))
 
 
 def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:

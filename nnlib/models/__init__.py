@@ -10,7 +10,7 @@ classes decorated with ``register_model``) in one file format (see
 :mod:`nnlib.saving`), without running code from the file. The GPT of chapter 12
 (``nnlib.gpt``) is re-exported here too.
 """
-from .training import KERAS_OPTIMIZER_DEFAULTS, Model, TrainingError, get_optimizer
+from .training import Model, TrainingError
 from .sequential import Sequential
 from ..saving.model_file import load_model, load_weights, save_model, save_weights
 from ..saving.registry import register_model
@@ -19,5 +19,5 @@ from ..gpt import GPT, GPTConfig
 
 __all__ = [
     "Model", "Sequential", "History", "TrainingError", "load_model", "save_model", "save_weights",
-    "load_weights", "register_model", "get_optimizer", "KERAS_OPTIMIZER_DEFAULTS", "GPT", "GPTConfig",
+    "load_weights", "register_model", "GPT", "GPTConfig",
 ]

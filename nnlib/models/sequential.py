@@ -152,12 +152,8 @@ class Sequential(Model):
         if not isinstance(x, Tensor):
             x = Tensor(_to_numeric_array(x, "x", f"model {self.name!r}").astype(self.model_dtype, copy=False))
         if training is not None:
-            was = self.training
-            self.train(bool(training))
-            try:
+            with self.training_mode(bool(training)):
                 return self.forward(x)
-            finally:
-                self.train(was)
         if self._build_input_shape is None:
             self._build_input_shape = (None,) + tuple(x.shape[1:])
         for layer in self.layers:

@@ -12,11 +12,11 @@ chapter 07 written once::
 
 Conventions (Keras' where Keras has one):
 
-* ``compile(optimizer='adam')``: optimizers named by a string get **Keras'**
-  defaults (Adam lr=0.001, epsilon=1e-7; SGD lr=0.01; RMSprop lr=0.001,
-  rho=0.9, epsilon=1e-7; AdamW lr=0.001, epsilon=1e-7, weight_decay=0.004).
-  Optimizer *classes* from :mod:`nnlib.optim` keep **PyTorch's** defaults and
-  update formulas (e.g. Adam's epsilon is added outside the bias correction).
+* ``compile(optimizer='adam')``: an optimizer named by a string gets **Keras'**
+  defaults, and only there (see :meth:`Model.compile`). Everywhere else
+  (``nnlib.optim.Adam()``, ``nnlib.optim.get('adam')``) optimizers keep
+  **PyTorch's** defaults and update formulas (e.g. Adam's epsilon is added
+  outside the bias correction).
 * ``compile`` decides which weights train: a layer with ``trainable = False``
   is frozen at the next ``compile``, as in Keras (until then the weights
   collected by the last ``compile`` keep training).
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import weakref
 
 import numpy as np
 
@@ -49,51 +50,56 @@ from ..module import Module
 from ..progress import ProgressBar, resolve_verbose
 from ..random import get_rng
 from ..engine import Tensor, no_grad
+from ..ops.elementwise import sigmoid_array
 from . import _metrics
 from . import losses as keras_losses
 
-__all__ = ["Model", "TrainingError", "KERAS_OPTIMIZER_DEFAULTS", "get_optimizer"]
+__all__ = ["Model", "TrainingError"]
 
-#: hyperparameters used when an optimizer is given by name (Keras' defaults, torch's parameter names)
-KERAS_OPTIMIZER_DEFAULTS = {
+#: the hyperparameters ``compile`` gives an optimizer named by a string: Keras' defaults, in torch's
+#: parameter names. Private to ``compile``: ``nnlib.optim`` keeps torch's defaults everywhere else.
+_KERAS_DEFAULTS = {
     "adam": {"lr": 0.001, "eps": 1e-7},
     "sgd": {"lr": 0.01},
     "rmsprop": {"lr": 0.001, "alpha": 0.9, "eps": 1e-7},
     "adamw": {"lr": 0.001, "eps": 1e-7, "weight_decay": 0.004},
 }
 
+#: optimizer -> (a weak reference to) the model whose ``compile`` attached its parameters, so that
+#: another model's ``compile`` can refuse it. Owned by this module, so that nothing is stored on the
+#: optimizer; weak on both sides, so that it never keeps a model or an optimizer alive.
+_ATTACHED_TO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
 
 class TrainingError(FloatingPointError):
     """Chapter 07: training cannot go on (e.g. the loss became NaN); the message says where and why."""
 
 
-def get_optimizer(identifier):
-    """Chapter 07: an optimizer from a Keras name (Keras' defaults), an nnlib.optim class, or an instance."""
+def _compile_optimizer(identifier):
+    """``compile``'s optimizer: a name gets Keras' defaults; an nnlib.optim class or instance is taken as it is."""
     if isinstance(identifier, str):
         key = identifier.lower().replace("-", "").replace("_", "")
-        if key not in KERAS_OPTIMIZER_DEFAULTS:
-            close = difflib.get_close_matches(key, list(KERAS_OPTIMIZER_DEFAULTS), n=1, cutoff=0.6)
+        if key not in _KERAS_DEFAULTS:
+            close = difflib.get_close_matches(key, list(_KERAS_DEFAULTS), n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(
-                f"unknown optimizer {identifier!r}{hint}; valid names are {sorted(KERAS_OPTIMIZER_DEFAULTS)}, "
+                f"compile(): unknown optimizer {identifier!r}{hint}; valid names are {sorted(_KERAS_DEFAULTS)}, "
                 "or pass an optimizer object such as nnlib.optim.Adam(lr=0.01)"
             )
-        return optim.get(key, None, **KERAS_OPTIMIZER_DEFAULTS[key])
+        return optim.get(key, None, **_KERAS_DEFAULTS[key])
     if isinstance(identifier, optim.Optimizer):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, optim.Optimizer):
         return identifier(None)
     raise TypeError(
-        f"optimizer must be a name {sorted(KERAS_OPTIMIZER_DEFAULTS)} or an nnlib.optim optimizer, got "
+        f"compile(): optimizer must be a name {sorted(_KERAS_DEFAULTS)} or an nnlib.optim optimizer, got "
         f"{identifier!r}"
     )
 
 
 def _apply_activation(logits: np.ndarray, kind: str) -> np.ndarray:
     if kind == "sigmoid":
-        e = np.exp(-np.abs(logits))
-        r = 1.0 / (1.0 + e)
-        return np.where(logits >= 0, r, e * r)
+        return sigmoid_array(logits)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=-1, keepdims=True)
@@ -111,6 +117,7 @@ class Model(Module):
     history = None
     trainable = True
     _compiled = False
+    _attached_optimizer = None  # the optimizer this model's compile attached its parameters to
 
     # ------------------------------------------------------------ hooks for subclasses
     def _input_shape(self):
@@ -122,13 +129,8 @@ class Model(Module):
 
     def _output_shape(self, x: np.ndarray) -> tuple:
         """The output shape for inputs like ``x`` (batch axis None)."""
-        was = self.training
-        self.eval()
-        try:
-            with no_grad():
-                out = self.forward(Tensor(x[:1]))
-        finally:
-            self.train(was)
+        with self.evaluating(), no_grad():
+            out = self.forward(Tensor(x[:1]))
         return (None,) + tuple(out.shape[1:])
 
     def _output_activation(self):
@@ -156,9 +158,21 @@ class Model(Module):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **unused):
         """Chapter 07: choose the optimizer, the loss and the metrics; fix which weights train.
 
-        ``optimizer``: 'adam', 'sgd', 'rmsprop', 'adamw' (Keras defaults) or an
-        :mod:`nnlib.optim` optimizer (e.g. ``optim.SGD(lr=0.1)``; its parameters
-        are attached here). ``loss``: a name (see
+        ``optimizer``: a name, which gets **Keras'** defaults (here only;
+        ``nnlib.optim`` keeps PyTorch's everywhere else):
+
+        * ``'adam'``: ``Adam(lr=0.001, eps=1e-7)`` (torch's eps is 1e-8)
+        * ``'sgd'``: ``SGD(lr=0.01)``
+        * ``'rmsprop'`` (the default): ``RMSprop(lr=0.001, alpha=0.9, eps=1e-7)``
+          (Keras' ``rho`` is torch's ``alpha``; torch: alpha=0.99, eps=1e-8)
+        * ``'adamw'``: ``AdamW(lr=0.001, eps=1e-7, weight_decay=0.004)``
+
+        or an :mod:`nnlib.optim` optimizer with the settings you choose (e.g.
+        ``optim.SGD(lr=0.1)``; the model's trainable parameters are attached
+        here). An optimizer attached by one model's ``compile`` belongs to that
+        model: another model's ``compile`` refuses it. One built with its own
+        parameters (``optim.SGD(model.parameters())``) is used as it is.
+        ``loss``: a name (see
         :data:`nnlib.models.losses.LOSSES`), a loss object or a function
         ``loss(y_true, y_pred)``. ``metrics``: names ('accuracy', 'mse', ...)
         or functions ``metric(y_true, y_pred)``.
@@ -191,26 +205,8 @@ class Model(Module):
         metrics = list(metrics)
         for m in metrics:
             _metrics.check_metric(m)
-        opt = get_optimizer(optimizer)
-
-        trainable = self._snapshot_trainable()
-        if not opt.param_groups:
-            opt.add_param_group({"params": trainable})
-            opt._nnlib_model_id = id(self)  # attached here: a later compile of this model may re-attach
-            opt._nnlib_model_name = getattr(self, "name", type(self).__name__)
-        elif getattr(opt, "_nnlib_model_id", None) == id(self):
-            group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
-            opt.param_groups = []
-            group["params"] = trainable
-            opt.add_param_group(group)
-        elif getattr(opt, "_nnlib_model_id", None) is not None:
-            owner = getattr(opt, "_nnlib_model_name", "another model")
-            raise ValueError(
-                f"compile(): this {type(opt).__name__} is already attached to model {owner!r} and would keep "
-                f"updating that model's weights, not {getattr(self, 'name', 'this model')!r}'s; give each model a "
-                f"new optimizer, e.g. optimizer=nnlib.optim.{type(opt).__name__}(lr=...) or a name like 'adam'"
-            )
-        # an optimizer built with its own parameters (optim.SGD(model.parameters())) is used as it is
+        opt = _compile_optimizer(optimizer)
+        self._attach(opt)
         self.optimizer = opt
         self.loss = loss_obj
         self._loss_spec = loss
@@ -218,6 +214,43 @@ class Model(Module):
         self._compiled = True
         self._step_setup = self._train_tracker = self._test_tracker = None  # rebuilt for the new settings
         return None
+
+    def _attach(self, opt) -> None:
+        """Give ``opt`` this model's trainable parameters (or keep its own); refuse another model's optimizer.
+
+        The model remembers the optimizer its ``compile`` attached (a deep copy of the model
+        remembers its copy); the module's registry knows, for each optimizer, which model that is.
+        """
+        trainable = self._snapshot_trainable()
+        owner_ref = _ATTACHED_TO.get(opt)
+        owner = None if owner_ref is None else owner_ref()
+        if opt is not self._attached_optimizer and owner is not self:
+            if owner_ref is None:
+                if opt.param_groups:
+                    return  # built with its own parameters (optim.SGD(model.parameters())): used as it is
+            else:  # attached by another model (alive, or gone but its weights still in the group)
+                name = "another model" if owner is None else f"model {getattr(owner, 'name', type(owner).__name__)!r}"
+                raise ValueError(
+                    f"compile(): this {type(opt).__name__} is already attached to {name} and would keep "
+                    f"updating that model's weights, not {getattr(self, 'name', 'this model')!r}'s; give each model "
+                    f"a new optimizer, e.g. optimizer=nnlib.optim.{type(opt).__name__}(lr=...) or a name like 'adam'"
+                )
+        # new, or attached by an earlier compile of this model: (re-)attach the trainable set, same settings
+        group = {k: v for k, v in (opt.param_groups[0] if opt.param_groups else {}).items() if k != "params"}
+        opt.param_groups = []
+        opt.add_param_group({**group, "params": trainable})
+        self._attached_optimizer = opt
+        _ATTACHED_TO[opt] = weakref.ref(self)
+
+    @property
+    def optimizer_attached(self) -> bool:
+        """Chapter 07: True when ``self.optimizer`` holds the one parameter group that ``compile`` attached.
+
+        False for an optimizer built with its own parameters (``optim.SGD(model.parameters())``)
+        or given more groups later: saving then cannot restore its state by position.
+        """
+        opt = self.optimizer
+        return opt is not None and opt is self._attached_optimizer and len(opt.param_groups) == 1
 
     def _snapshot_trainable(self) -> list:
         """Set ``requires_grad`` from the layers' ``trainable`` flags; return the trainable parameters."""
@@ -256,8 +289,65 @@ class Model(Module):
             )
 
     # ------------------------------------------------------------------ data
-    def _prepare_x(self, x, where: str) -> np.ndarray:
+    def _prepare_data(self, x, y, batch_size, where: str, targets: bool = True) -> "_Data":
+        """The one input path of ``fit``, ``evaluate``, ``predict`` (and ``fit``'s ``validation_data``).
+
+        ``x`` (arrays, lists, DataFrames) becomes an array in the model's dtype whose shape is
+        checked against the input the model was built for (an unbuilt model is built for it).
+        With ``targets`` (not in ``predict``) it needs at least one sample, ``y`` becomes the
+        array the loss expects (one row per sample), and both must be finite.
+        """
+        batch_size = _check_batch_size(batch_size, where)
         arr = to_numeric_array(x, "x", where)
+        self._ensure_built(arr)
+        arr = self._prepare_x(arr, where)
+        if not targets:
+            return _Data(arr, None, None, batch_size)
+        if len(arr) == 0:
+            raise ValueError(f"{where}: x has no samples")
+        output_shape = self._output_shape(arr)
+        labels = self._prepare_y(y, output_shape, len(arr), where)
+        check_finite(arr, "x", where)
+        check_finite(labels, "y", where)
+        return _Data(arr, labels, output_shape, batch_size)
+
+    def _validation_data(self, data: "_Data", validation_data, validation_split, validation_batch_size,
+                         where: str):
+        """``fit``'s held-out rows: (the training data, the validation data or None).
+
+        ``validation_data=(x_val, y_val)`` goes through the same checks as ``x`` and ``y`` and takes
+        precedence; otherwise ``validation_split`` holds out the LAST fraction of the rows (before any
+        shuffling), as Keras does. Validation batches are ``validation_batch_size`` rows (default: fit's).
+        """
+        val_batch = data.batch_size
+        if validation_batch_size is not None:
+            val_batch = _check_batch_size(validation_batch_size, where)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(f"{where}: validation_data must be a tuple (x_val, y_val)")
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                raise ValueError(f"{where}: validation_data has a third entry (sample weights), which nnlib's fit "
+                                 "does not support; pass (x_val, y_val)")
+            val = self._prepare_data(validation_data[0], validation_data[1], val_batch, f"{where} (validation_data)")
+            return data, val
+        if not validation_split:
+            return data, None
+        split = float(validation_split)
+        if not 0.0 < split < 1.0:
+            raise ValueError(f"{where}: validation_split must be between 0 and 1, got {validation_split}")
+        n = len(data.x)
+        cut = int(math.floor(n * (1.0 - split)))
+        if cut == 0 or cut == n:
+            raise ValueError(
+                f"{where}: validation_split={split} of {n} samples leaves "
+                f"{'no training' if cut == 0 else 'no validation'} samples"
+            )
+        train = _Data(data.x[:cut], data.y[:cut], data.output_shape, data.batch_size)
+        val = _Data(data.x[cut:], data.y[cut:], data.output_shape, val_batch)
+        return train, val
+
+    def _prepare_x(self, arr: np.ndarray, where: str) -> np.ndarray:
+        """``x`` in the model's dtype, or a ValueError naming the first layer and the expected shape."""
         dtype = self.model_dtype
         if arr.dtype != dtype:
             arr = arr.astype(dtype)
@@ -282,6 +372,7 @@ class Model(Module):
         return arr
 
     def _prepare_y(self, y, output_shape: tuple, n: int, where: str) -> np.ndarray:
+        """``y`` with one row per sample of ``x``, shaped and typed as the loss expects."""
         arr = to_numeric_array(y, "y", where)
         if arr.ndim == 0:
             raise ValueError(f"{where}: y must hold one label per sample, got a single number")
@@ -408,17 +499,10 @@ class Model(Module):
         """
         x, y, tracker = self._batch_arrays(x, y, "_test_tracker", "test_step")
         fusion, reg_layers, _ = self._step_setup
-        was_training = self.training
-        if was_training:
-            self.eval()
-        try:
-            with no_grad():
-                loss, preds = self._loss_and_predictions(x, y, fusion, bool(tracker.metrics))
-                penalty = self._penalty(reg_layers) if reg_layers else None
-                extra = float(penalty.data) if penalty is not None else 0.0
-        finally:
-            if was_training:
-                self.train(True)
+        with self.evaluating(), no_grad():
+            loss, preds = self._loss_and_predictions(x, y, fusion, bool(tracker.metrics))
+            penalty = self._penalty(reg_layers) if reg_layers else None
+            extra = float(penalty.data) if penalty is not None else 0.0
         tracker.update(float(loss.data) + extra, len(x), y, preds)
         return tracker.result()
 
@@ -448,80 +532,45 @@ class Model(Module):
         where = "fit"
         self._require_compiled(where)
         verbose = resolve_verbose(verbose)
-        batch_size = _check_batch_size(batch_size, where)
         epochs = _check_epochs(epochs, "epochs", where)
         initial_epoch = _check_epochs(initial_epoch, "initial_epoch", where)
         cb_list = _callback_list(callbacks, where)
-        x = to_numeric_array(x, "x", where)
-        self._ensure_built(x)
-        x = self._prepare_x(x, where)
-        n = len(x)
-        if n == 0:
-            raise ValueError(f"{where}: x has no samples")
-        output_shape = self._output_shape(x)
-        y = self._prepare_y(y, output_shape, n, where)
-        check_finite(x, "x", where)
-        check_finite(y, "y", where)
+        data = self._prepare_data(x, y, batch_size, where)
+        data, val = self._validation_data(data, validation_data, validation_split, validation_batch_size, where)
 
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError(f"{where}: validation_data must be a tuple (x_val, y_val)")
-            xv = self._prepare_x(validation_data[0], f"{where} (validation_data)")
-            yv = self._prepare_y(validation_data[1], output_shape, len(xv), f"{where} (validation_data)")
-            val = (xv, yv)
-        elif validation_split:
-            split = float(validation_split)
-            if not 0.0 < split < 1.0:
-                raise ValueError(f"{where}: validation_split must be between 0 and 1, got {validation_split}")
-            cut = int(math.floor(n * (1.0 - split)))
-            if cut == 0 or cut == n:
-                raise ValueError(
-                    f"{where}: validation_split={split} of {n} samples leaves "
-                    f"{'no training' if cut == 0 else 'no validation'} samples"
-                )
-            val = (x[cut:], y[cut:])
-            x, y = x[:cut], y[:cut]
-        val_batch = batch_size if validation_batch_size is None else _check_batch_size(validation_batch_size, where)
-
-        # the shuffled order of each epoch is drawn from nnlib's generator, at the start of the epoch
-        loader = DataLoader(x, y, batch_size=batch_size, shuffle=bool(shuffle), seed=get_rng())
+        loader = data.loader(shuffle=bool(shuffle))
         steps = len(loader)
         history = History()
         progbar = ProgbarLogger(verbose) if verbose else None
         cbs = CallbackList(([progbar] if progbar else []) + cb_list + [history], model=self,
                            params={"verbose": verbose, "epochs": epochs, "steps": steps})
         self._refresh_step_setup()
-        self._train_tracker = _Tracker(self._make_metrics(y, output_shape))
-        was_training = self.training
+        self._train_tracker = _Tracker(self._make_metrics(data.y, data.output_shape))
         self.stop_training = False
         cbs.on_train_begin()
         try:
-            for epoch in range(initial_epoch, epochs):
-                cbs.on_epoch_begin(epoch)
-                self.train()
-                self._train_tracker.reset()
-                for step, (xb, yb) in enumerate(loader):
-                    cbs.on_train_batch_begin(step)
-                    logs = self.train_step(xb, yb)
-                    cbs.on_train_batch_end(step, logs)
-                    if not math.isfinite(logs["loss"]) and not self.stop_training:
-                        raise TrainingError(self._nan_message(logs["loss"], epoch, epochs, step, steps, xb))
+            with self.training_mode(True):
+                for epoch in range(initial_epoch, epochs):
+                    cbs.on_epoch_begin(epoch)
+                    self._train_tracker.reset()
+                    for step, (xb, yb) in enumerate(loader):
+                        cbs.on_train_batch_begin(step)
+                        logs = self.train_step(xb, yb)
+                        cbs.on_train_batch_end(step, logs)
+                        if not math.isfinite(logs["loss"]) and not self.stop_training:
+                            raise TrainingError(self._nan_message(logs["loss"], epoch, epochs, step, steps, xb))
+                        if self.stop_training:
+                            break
+                    logs = dict(logs)
+                    if val is not None:
+                        logs.update({"val_" + k: v for k, v in self._evaluate_data(val, verbose=0).items()})
+                    cbs.on_epoch_end(epoch, logs)
                     if self.stop_training:
                         break
-                logs = dict(logs)
-                if val is not None:
-                    val_logs = self._evaluate_arrays(val[0], val[1], val_batch, output_shape, verbose=0)
-                    logs.update({"val_" + k: v for k, v in val_logs.items()})
-                cbs.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
         except BaseException:
             if progbar is not None:
                 progbar.abort()
             raise
-        finally:
-            self.train(was_training)
         cbs.on_train_end()
         self.history = history
         return history
@@ -544,21 +593,19 @@ class Model(Module):
         )
 
     # ------------------------------------------------------------------ evaluate / predict
-    def _evaluate_arrays(self, x, y, batch_size, output_shape, verbose=0, desc="Evaluate") -> dict:
+    def _evaluate_data(self, data: "_Data", verbose=0, desc="Evaluate") -> dict:
         self._refresh_step_setup()
-        self._test_tracker = _Tracker(self._make_metrics(y, output_shape))
-        loader = DataLoader(x, y, batch_size=batch_size)
-        was_training = self.training
-        self.eval()
+        self._test_tracker = _Tracker(self._make_metrics(data.y, data.output_shape))
+        loader = data.loader()
         bar = ProgressBar(len(loader), desc=desc, verbose=verbose)
         try:
-            for xb, yb in loader:
-                logs = self.test_step(xb, yb)
-                bar.update(1, logs)
+            with self.evaluating():
+                for xb, yb in loader:
+                    logs = self.test_step(xb, yb)
+                    bar.update(1, logs)
             bar.close(logs)
         finally:
             bar.abort()
-            self.train(was_training)
         return logs
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict: bool = False):
@@ -571,17 +618,8 @@ class Model(Module):
         """
         where = "evaluate"
         self._require_compiled(where)
-        batch_size = _check_batch_size(batch_size, where)
-        x = to_numeric_array(x, "x", where)
-        self._ensure_built(x)
-        x = self._prepare_x(x, where)
-        if len(x) == 0:
-            raise ValueError(f"{where}: x has no samples")
-        output_shape = self._output_shape(x)
-        y = self._prepare_y(y, output_shape, len(x), where)
-        check_finite(x, "x", where)
-        check_finite(y, "y", where)
-        logs = self._evaluate_arrays(x, y, batch_size, output_shape, verbose=resolve_verbose(verbose))
+        data = self._prepare_data(x, y, batch_size, where)
+        logs = self._evaluate_data(data, verbose=resolve_verbose(verbose))
         if return_dict:
             return logs
         values = list(logs.values())
@@ -593,26 +631,20 @@ class Model(Module):
         Inference mode (dropout off, batch-norm moving statistics), no graph.
         ``verbose=1`` shows a transient bar and leaves nothing behind.
         """
-        where = "predict"
-        batch_size = _check_batch_size(batch_size, where)
-        x = to_numeric_array(x, "x", where)
-        self._ensure_built(x)
-        x = self._prepare_x(x, where)
-        loader = DataLoader(x, batch_size=batch_size)
-        was_training = self.training
-        self.eval()
+        data = self._prepare_data(x, None, batch_size, "predict", targets=False)
+        loader = data.loader()
         outputs = []
         bar = ProgressBar(len(loader), desc="Predict", verbose=resolve_verbose(verbose), summary=False)
         try:
-            with no_grad():
+            with self.evaluating(), no_grad():
                 for xb in loader:
                     outputs.append(self.forward(Tensor(xb)).data)
                     bar.update(1)
             bar.close()
         finally:
             bar.abort()
-            self.train(was_training)
         if not outputs:
+            x = data.x
             shape = self._output_shape(np.zeros((1,) + x.shape[1:], dtype=x.dtype))
             return np.zeros((0,) + shape[1:], dtype=x.dtype)
         return np.concatenate(outputs, axis=0)
@@ -688,6 +720,18 @@ def _callback_list(callbacks, where: str) -> list:
     except TypeError:
         raise TypeError(f"{where}: callbacks must be a list of Callback objects, e.g. "
                         f"callbacks=[EarlyStopping(patience=3)]; got {type(callbacks).__name__}") from None
+
+
+class _Data:
+    """Rows ready for the steps: ``x`` in the model's dtype, ``y`` as the loss expects (None in ``predict``)."""
+
+    def __init__(self, x: np.ndarray, y, output_shape, batch_size: int):
+        self.x, self.y, self.output_shape, self.batch_size = x, y, output_shape, batch_size
+
+    def loader(self, shuffle: bool = False) -> DataLoader:
+        """The mini-batches; a shuffled order is drawn from nnlib's generator at the start of each epoch."""
+        arrays = (self.x,) if self.y is None else (self.x, self.y)
+        return DataLoader(*arrays, batch_size=self.batch_size, shuffle=shuffle, seed=get_rng() if shuffle else None)
 
 
 class _Tracker:

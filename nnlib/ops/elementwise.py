@@ -17,7 +17,7 @@ import numpy as np
 from ..engine import Tensor, as_tensor, operand_data
 from .dtypes import binary_operands, float_data, result_type
 
-__all__ = ["maximum", "minimum", "where", "erf", "div", "isclose", "allclose", "copysign", "exp2"]
+__all__ = ["maximum", "minimum", "where", "erf", "div", "isclose", "allclose", "copysign", "exp2", "sigmoid_array"]
 
 
 def no_grad_result(data) -> Tensor:
@@ -447,12 +447,21 @@ def relu(x):
     return Tensor.from_op(np.maximum(a, 0), (x,), lambda g: (g * (a > 0),))
 
 
-def sigmoid(x):
-    """Chapter 01: 1 / (1 + e^-x), computed without overflow for any x."""
-    a = float_data(float_data(x.data))
+def sigmoid_array(a: np.ndarray) -> np.ndarray:
+    """Chapter 01: the logistic function 1 / (1 + e^-a) of an array, in its dtype, without overflow for any a.
+
+    The one numerically stable sigmoid in nnlib: e^-|a| never overflows, and for a < 0 the
+    result is e^a / (1 + e^a). ``Tensor.sigmoid``, ``nnlib.functional`` (silu, logsigmoid,
+    softplus) and ``Model.predict``'s fused outputs use it.
+    """
     e = np.exp(-np.abs(a))
     r = 1.0 / (1.0 + e)
-    out = np.where(a >= 0, r, e * r)
+    return np.where(a >= 0, r, e * r)
+
+
+def sigmoid(x):
+    """Chapter 01: 1 / (1 + e^-x), computed without overflow for any x."""
+    out = sigmoid_array(float_data(x.data))
     return Tensor.from_op(out, (x,), lambda g: (g * out * (1.0 - out),))
 
 

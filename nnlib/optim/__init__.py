@@ -9,7 +9,8 @@
         sched.step()
 
 Optimizers and schedulers follow ``torch.optim`` (formulas, defaults, ``param_groups``,
-``state_dict``); ``get('adam')`` accepts Keras-style names.
+``state_dict``); ``get('adam')`` builds one by name, with PyTorch's defaults too (only
+``Model.compile(optimizer='adam')`` gives a name Keras' defaults, see ``nnlib.models``).
 """
 
 from .clipping import clip_grad_norm, clip_grad_value

@@ -15,6 +15,7 @@ float32 (NumPy 2 would promote a float32 array combined with a ``np.float64`` sc
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, Callable
@@ -59,6 +60,14 @@ class ParamState(MutableMapping):
         """Chapter 04: the state of ``param``, or ``default`` when it has none."""
         item = self._items.get(id(param))
         return default if item is None else item[1]
+
+    def __deepcopy__(self, memo) -> "ParamState":
+        # keyed by id: a copy is keyed by the ids of the copied parameters (a copied model's optimizer keeps its state)
+        new = type(self)()
+        memo[id(self)] = new
+        for param, value in self._items.values():
+            new[copy.deepcopy(param, memo)] = copy.deepcopy(value, memo)
+        return new
 
     def __repr__(self) -> str:
         return f"ParamState({len(self)} parameters)"
@@ -599,6 +608,8 @@ def get(identifier: str | Optimizer | type[Optimizer], params: Iterable[Any] | N
 
     ``get('adam', lr=0.01)`` returns ``Adam(lr=0.01)`` (parameters can be attached later
     with ``add_param_group``); ``get('sgd', model.parameters(), lr=0.1)`` binds them now.
+    Unset hyperparameters get PyTorch's defaults (``get('adam')`` has eps=1e-8), as the
+    classes do; ``Model.compile(optimizer='adam')`` alone uses Keras' (chapter 07).
     Keras's ``learning_rate=`` is accepted as a synonym of ``lr``.  An optimizer instance
     is returned unchanged.
     """

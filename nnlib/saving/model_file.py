@@ -144,7 +144,7 @@ def save_model(model, filepath, overwrite: bool = True, include_optimizer: bool 
     extra_arrays, extra_json = {}, {}
     opt = getattr(model, "optimizer", None)
     if include_optimizer and compile_config is not None:
-        if len(opt.param_groups) != 1 or getattr(opt, "_nnlib_model_id", None) != id(model):
+        if not model.optimizer_attached:
             warnings.warn("save(): the optimizer was built with its own parameter groups, so its state is not "
                           "saved; the loaded model starts with a fresh optimizer", stacklevel=3)
             include_optimizer = False

@@ -162,14 +162,8 @@ class ModelServer:
     def _nnlib_forward(self, x: np.ndarray) -> np.ndarray:
         from ..engine import Tensor, no_grad
 
-        with self.lock:
-            was = self.model.training
-            self.model.eval()
-            try:
-                with no_grad():
-                    return self.model.forward(Tensor(x)).data
-            finally:
-                self.model.train(was)
+        with self.lock, self.model.evaluating(), no_grad():
+            return self.model.forward(Tensor(x)).data
 
     def _nnlib_generate(self, ids, **args) -> np.ndarray:
         with self.lock:

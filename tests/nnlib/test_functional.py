@@ -196,3 +196,21 @@ def test_loss_shape_errors_are_clear():
         F.binary_cross_entropy_with_logits(np.array([1.5]), np.array([2.0]))
     with pytest.raises(ValueError, match="reduction"):
         F.mse_loss(np.zeros(2), np.zeros(2), reduction="avg")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_one_sigmoid_is_stable_keeps_the_dtype_and_equals_torch(dtype):
+    """nnlib.ops.elementwise.sigmoid_array: the stable sigmoid that Tensor.sigmoid, silu, softplus and fit share."""
+    import warnings
+
+    from nnlib.ops.elementwise import sigmoid_array
+
+    z = np.array([-1000.0, -90.0, -20.0, -1.0, 0.0, 1e-8, 1.0, 20.0, 90.0, 1000.0], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning at +-1000
+        got = sigmoid_array(z)
+    assert got.dtype == dtype
+    tight = dtype == np.float64  # torch's float32 sigmoid flushes e^-90 (a subnormal, 8e-40) to 0
+    np.testing.assert_allclose(got, torch.sigmoid(torch.tensor(z)).numpy(), rtol=1e-14 if tight else 1e-6,
+                               atol=0 if tight else 1e-37)
+    np.testing.assert_array_equal(F.sigmoid(z).data, got)

@@ -99,6 +99,23 @@ def test_predict_evaluate_and_fit_restore_the_training_flag(start):
     assert model.training is start and model.layers[1].training is start
 
 
+def test_each_module_gets_back_its_own_flag():
+    # planted: self.train(was_training) (one flag for every module) instead of evaluating()/training_mode()
+    model = _model(dropout=True)
+    x, y = _ids(6)
+    model.train()
+    model.layers[1].eval()  # a dropout deliberately left off while the rest trains
+    flags = [m.training for m in model.modules()]
+    model.predict(x, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    model.test_step(x, y)
+    model.forward(x, training=True)
+    model.forward(x, training=False)
+    assert [m.training for m in model.modules()] == flags
+    model.fit(x, y, epochs=1, batch_size=3, validation_split=0.5, verbose=0)
+    assert [m.training for m in model.modules()] == flags
+
+
 def test_the_training_flag_is_restored_after_an_error():
     model = _model(dropout=True)
     model.eval()
@@ -133,6 +150,9 @@ def test_fit_trains_in_training_mode():
 
     model.fit(*_ids(6), epochs=2, batch_size=3, verbose=0, callbacks=[Mode()])
     assert seen == [True] * 4
+    seen.clear()  # the validation pass at the end of an epoch leaves the next epoch in training mode
+    model.fit(*_ids(12), epochs=2, batch_size=3, validation_split=0.5, verbose=0, callbacks=[Mode()])
+    assert seen == [True] * 4 and model.training is False
 
 
 # ---------------------------------------------------------------------- the stop flag

@@ -100,18 +100,25 @@ def test_keras_optimizer_defaults_by_name():
     assert model.optimizer.param_groups[0]["eps"] == 1e-8  # classes keep torch's defaults
 
 
+def test_keras_defaults_are_compiles_alone():
+    """One name, one meaning outside compile: optim.get('adam') is torch's Adam; nnlib.models exports no Keras table."""
+    assert optim.get("adam").defaults["eps"] == 1e-8 and optim.get("rmsprop").defaults["alpha"] == 0.99
+    assert not hasattr(nnlib.models, "get_optimizer") and not hasattr(nnlib.models, "KERAS_OPTIMIZER_DEFAULTS")
+    assert "eps=1e-7" in Sequential.compile.__doc__  # the Keras defaults are documented where they apply
+
+
 def test_validation_split_takes_last_rows_before_shuffling():
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
     y = np.zeros(20, dtype=np.float32)
     seen = []
     model = _model(features=2)
     model.compile("sgd", "binary_crossentropy")
-    original = model._evaluate_arrays
+    original = model._evaluate_data
 
-    def spy_eval(xv, yv, *args, **kwargs):
-        seen.append(xv.copy())
-        return original(xv, yv, *args, **kwargs)
-    model._evaluate_arrays = spy_eval
+    def spy_eval(data, *args, **kwargs):
+        seen.append(data.x.copy())
+        return original(data, *args, **kwargs)
+    model._evaluate_data = spy_eval
     history = model.fit(x, y, epochs=2, validation_split=0.25, verbose=0)
     # floor(20 * 0.75) = 15: the last 5 rows validate, every epoch, unshuffled
     for xv in seen:
@@ -121,9 +128,28 @@ def test_validation_split_takes_last_rows_before_shuffling():
     model2 = _model(features=2)
     model2.compile("sgd", "binary_crossentropy")
     seen.clear()
-    model2._evaluate_arrays = lambda xv, yv, *a, **k: seen.append(len(xv)) or {"loss": 0.0}
+    model2._evaluate_data = lambda data, *a, **k: seen.append(len(data.x)) or {"loss": 0.0}
     model2.fit(x[:7], y[:7], epochs=1, validation_split=0.3, verbose=0)
     assert seen == [7 - cut]
+
+
+def test_validation_data_goes_through_the_checks_x_and_y_get():
+    """Empty, NaN or sample-weighted validation data is a clear error (was: a crash, a silent NaN, ignored weights)."""
+    x, y = _data(n=8)
+    model = _model()
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"fit \(validation_data\): x has no samples"):
+        model.fit(x, y, validation_data=(x[:0], y[:0]), verbose=0)
+    with pytest.raises(ValueError, match=r"fit \(validation_data\).*x.*NaN"):
+        model.fit(x, y, validation_data=(x * np.nan, y), verbose=0)
+    with pytest.raises(ValueError, match=r"fit \(validation_data\): x has 8 samples but y has 3"):
+        model.fit(x, y, validation_data=(x, y[:3]), verbose=0)
+    with pytest.raises(ValueError, match="sample weights.*pass \\(x_val, y_val\\)"):
+        model.fit(x, y, validation_data=(x, y, np.ones(8)), verbose=0)
+    history = model.fit(x, y, validation_data=(x, y, None), validation_batch_size=3, verbose=0)
+    assert set(history.history) == {"loss", "val_loss"}
+    with pytest.raises(ValueError, match="fit: batch_size must be a positive integer, got 0"):
+        model.fit(x, y, validation_split=0.5, validation_batch_size=0, verbose=0)
 
 
 def test_validation_metrics_use_end_of_epoch_weights_and_history_contents():
@@ -557,6 +583,55 @@ def test_an_optimizer_attached_to_one_model_is_refused_by_another():
         second.compile(opt, "mse")
     first.compile(opt, "mse")  # compiling the same model again re-attaches (e.g. after freezing a layer)
     assert first.optimizer is opt
+    assert first.optimizer_attached and not second.compiled
+    assert not any(name.startswith("_nnlib") for name in vars(opt))  # nothing stashed on the optimizer
+
+
+def test_optimizer_ownership_is_weak_and_outlives_its_model():
+    """compile's registry never keeps a model alive; an optimizer whose model is gone is still refused."""
+    import gc
+    import weakref
+
+    opt = optim.SGD(lr=0.1)
+    first = _model(seed=0)
+    first.compile(opt, "mse")
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None  # the registry holds the model weakly
+    with pytest.raises(ValueError, match="already attached to another model"):
+        _model(seed=1).compile(opt, "mse")  # its parameter group still holds the dead model's weights
+
+
+def test_a_deep_copy_of_a_compiled_model_owns_its_copy_of_the_optimizer(tmp_path):
+    import copy
+
+    from nnlib.models import load_model
+
+    x, y = _data(n=16)
+    model = _model()
+    model.compile(optim.Adam(lr=0.01), "binary_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    twin = copy.deepcopy(model)
+    assert twin.optimizer is not model.optimizer and twin.optimizer_attached
+    twin.compile(twin.optimizer, "binary_crossentropy")  # re-attaches to the twin's own weights
+    assert all(p is q for p, q in zip(twin.optimizer.param_groups[0]["params"], twin.parameters()))
+    with pytest.raises(ValueError, match="already attached"):
+        twin.compile(model.optimizer, "mse")
+    twin.save(tmp_path / "twin.nnlib")  # no "state is not saved" warning: the state travels
+    assert load_model(tmp_path / "twin.nnlib").optimizer.state_dict()["state"]
+
+
+def test_an_optimizer_built_with_parameters_is_used_as_it_is_and_not_attached():
+    model = _model()
+    own = optim.SGD(list(model.parameters())[:2], lr=0.1)  # only the first layer
+    model.compile(own, "mse")
+    assert model.optimizer is own and len(own.param_groups[0]["params"]) == 2
+    assert not model.optimizer_attached
+    model.compile("sgd", "mse")
+    assert model.optimizer_attached and len(model.optimizer.param_groups[0]["params"]) == 4
+    model.optimizer.add_param_group({"params": [nnlib.Parameter(np.zeros(2, np.float32))]})
+    assert not model.optimizer_attached  # a second group cannot be restored by position
 
 
 def test_accuracy_with_column_of_class_labels_is_sparse_like_keras():

@@ -469,3 +469,22 @@ def test_load_state_dict_checks_the_layout():
         optim.Adam([a]).load_state_dict(sd)
     with pytest.raises(ValueError, match="shape"):
         optim.Adam([b, a]).load_state_dict(sd)
+
+
+def test_a_deep_copy_keeps_its_state_keyed_by_the_copied_parameters():
+    """ParamState is keyed by id: deepcopy re-keys it, so a copied optimizer resumes where the original was."""
+    import copy
+
+    rng = np.random.default_rng(0)
+    w = nnlib.Parameter(rng.standard_normal(4))
+    opt = optim.Adam([w], lr=0.1)
+    for _ in range(3):
+        w.grad = w.data.copy()
+        opt.step()
+    twin = copy.deepcopy(opt)
+    w2 = twin.param_groups[0]["params"][0]
+    assert w2 is not w and twin.state[w2]["step"] == 3 and w not in twin.state
+    for p, o in ((w, opt), (w2, twin)):
+        p.grad = p.data.copy()
+        o.step()
+    np.testing.assert_array_equal(w2.data, w.data)
