@@ -11,7 +11,7 @@ convolutional layers (channels-last by default, as Keras): ``Conv2D``, ``Conv1D`
 ``AveragePooling2D`` and ``GlobalAveragePooling2D``.
 """
 from .base import Layer, register_layer, registered_layers
-from .conv import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Conv2d, Conv2DTranspose, GlobalAveragePooling2D,
+from .conv import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Conv2DTranspose, GlobalAveragePooling2D,
                    MaxPool2D, MaxPooling2D)
 from .core import Activation, Dense, Dropout, Flatten, GaussianNoise, activation_name, get_activation
 from .normalization import BatchNormalization, batch_norm_train
@@ -20,7 +20,7 @@ from .sequence import Embedding, LayerNorm, MultiHeadAttention, TransformerBlock
 __all__ = [
     "Layer", "Dense", "Activation", "Flatten", "Dropout", "GaussianNoise", "BatchNormalization",
     "Embedding", "LayerNorm", "MultiHeadAttention", "TransformerBlock",
-    "Conv1D", "Conv2D", "Conv2d", "Conv2DTranspose", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
+    "Conv1D", "Conv2D", "Conv2DTranspose", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
     "GlobalAveragePooling2D",
     "get_activation", "activation_name", "batch_norm_train", "register_layer", "registered_layers",
 ]

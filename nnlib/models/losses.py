@@ -1,14 +1,12 @@
 """Chapter 07: Keras-style loss objects and names for ``compile(loss=...)``: ``loss(y_true, y_pred)``.
 
 Not to be confused with :mod:`nnlib.losses` (chapters 01-02), the functional
-losses that take the PREDICTION first (``nnlib.losses.mse(pred, target)``,
-PyTorch's order). The classes here take the TRUE labels first, Keras' order,
+losses that take the PREDICTION first (``nnlib.losses.mse_loss(pred, target)``,
+PyTorch's names and order). The classes here take the TRUE labels first, Keras' order,
 and live beside the model API that uses them::
 
     from nnlib.models.losses import BinaryCrossentropy
     loss = BinaryCrossentropy()(y_true, y_pred)       # a scalar Tensor
-
-(``nnlib.keras_losses`` is the old name of this module, kept as an alias.)
 
 ``compile`` accepts ``'binary_crossentropy'``, ``'categorical_crossentropy'``,
 ``'sparse_categorical_crossentropy'``, ``'mse'`` and ``'mae'`` (and their long
