@@ -738,8 +738,6 @@ def test_keras_losses_live_in_models_losses():
     y_true, y_pred = np.array([[1.0], [0.0]]), np.array([[0.9], [0.2]])
     expected = -(np.log(0.9) + np.log(0.8)) / 2
     assert losses.BinaryCrossentropy()(y_true, y_pred).item() == pytest.approx(expected)  # y_true first
-    with pytest.raises(ImportError):
-        from nnlib import keras_losses  # noqa: F401  (the old alias is gone: no shims before a release)
 
 
 def test_input_helpers_are_one_module():
