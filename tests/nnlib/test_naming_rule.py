@@ -260,3 +260,18 @@ def test_ops_take_numpy_keywords_and_torch_keywords_with_torch_meaning():
 def test_keras_optimizer_defaults_live_with_compile_and_optim_keeps_torchs():
     opt = optim.Adam([nnlib.Parameter(np.zeros(2))])
     assert opt.defaults["eps"] == torch.optim.Adam([torch.zeros(2, requires_grad=True)]).defaults["eps"] == 1e-8
+
+
+def test_dataloader_refuses_a_positional_batch_size():
+    """torch's DataLoader(dataset, 64) reads 64 as the batch size; nnlib's arrays stand for the dataset."""
+    x, y = np.zeros((6, 2)), np.arange(6)
+    with pytest.raises(TypeError, match="batch_size is a keyword argument"):
+        data.DataLoader(x, y, 4)
+    assert len(data.DataLoader(x, y)) == len(torch.utils.data.DataLoader(torch.zeros(6))) == 6  # batch_size=1
+
+
+def test_dense_and_dropout_take_keras_positional_arguments():
+    dense = layers.Dense(3, None, False, input_shape=(2,))   # Keras: Dense(units, activation, use_bias)
+    assert dense.bias is None and dense.kernel.shape == (2, 3)
+    with pytest.raises(TypeError):
+        layers.Dropout(0.5, 0)                                # Keras' 2nd argument is noise_shape, not seed
