@@ -9,6 +9,11 @@ first call (or at once when ``input_shape`` is given), has a ``name``, a
 ``LayerNorm``, ``MultiHeadAttention`` and the GPT ``TransformerBlock``. Chapter 16 adds the
 convolutional layers (channels-last by default, as Keras): ``Conv2D``, ``Conv1D``, ``MaxPooling2D``,
 ``AveragePooling2D`` and ``GlobalAveragePooling2D``.
+
+Names and arguments are Keras' (``MaxPool2D``/``AvgPool2D`` are Keras' own aliases); a torch
+spelling (``Conv2d``, ``Linear``) is no name here, since it would promise torch's arguments.
+The chapter-11 sequence layers follow torch (``LayerNorm(normalized_shape, eps=1e-5)``).
+See the naming rule in :mod:`nnlib`.
 """
 from .base import Layer, register_layer, registered_layers
 from .conv import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Conv2DTranspose, GlobalAveragePooling2D,
