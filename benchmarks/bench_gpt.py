@@ -16,75 +16,28 @@ batch is how nnlib uses every core for everything.
 Generation: tokens per second for batch 1, a 16-token prompt and 200 new tokens (greedy),
 with and without the KV cache, for both frameworks (same window rule past the context).
 
-Run:  python benchmarks/bench_gpt.py                 (a minute or two)
-      python benchmarks/bench_gpt.py --threads 1      (one BLAS / torch thread each)
-      python benchmarks/bench_gpt.py --quick          (a smoke test)
+Run from the repository root:
+      python -m benchmarks.bench_gpt                 (a minute or two)
+      python -m benchmarks.bench_gpt --threads 1     (one BLAS / torch thread each)
+      python -m benchmarks.bench_gpt --quick         (a smoke test)
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-CONFIG = dict(vocab_size=65, context_length=64, d_model=128, n_heads=4, n_layers=4)
-BATCH = 32
-
-
-def settings(threads) -> dict:
-    import torch
-
-    from nnlib.memory import allocator_tuned
-
-    info = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
-            "cpu count": os.cpu_count(), "torch threads": torch.get_num_threads(),
-            "threads requested": threads if threads else "default",
-            "nnlib malloc tuning (nnlib.memory)": "on" if allocator_tuned() else "off"}
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        if os.environ.get(var):
-            info[var] = os.environ[var]
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            key = f"{pool.get('internal_api')} ({os.path.basename(pool.get('filepath', ''))})"
-            info[key] = f"{pool.get('num_threads')} threads, {pool.get('architecture', '?')} kernel"
-    except ImportError:
-        info["threadpoolctl"] = "not installed"
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        info["numpy BLAS"] = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # noqa: BLE001 - older NumPy: no dict mode
-        pass
-    for line in torch.__config__.parallel_info().splitlines():
-        if " : " in line and ("get_num_threads" in line or "backend" in line.lower()):
-            key, value = line.split(" : ", 1)
-            info["torch " + key.strip()] = value.strip()
-    return info
+from benchmarks._timing import settings, time_block
+from benchmarks.models import GPT_BATCH as BATCH, GPT_CONFIG as CONFIG, gpt_tokens, nnlib_gpt, torch_gpt
 
 
 def build(seed: int = 0):
     import torch
 
-    import nnlib
-    from nnlib.gpt import GPT, GPTConfig
-    from tests.nnlib.test_gpt import TorchGPT
-
-    nnlib.manual_seed(seed)
-    model = GPT(GPTConfig(**CONFIG))
-    tmodel = TorchGPT.from_nnlib(model)
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, CONFIG["vocab_size"], size=200_000)
-    return model, tmodel, tokens, torch
+    model = nnlib_gpt(seed)
+    return model, torch_gpt(model), gpt_tokens(seed), torch
 
 
 def step_fns(model, tmodel, tokens, torch):
@@ -118,23 +71,19 @@ def step_fns(model, tmodel, tokens, torch):
 
 def timed(fn, n: int, cpu: list | None = None) -> float:
     """Milliseconds of wall time per call (and, into ``cpu``, of process CPU time per call)."""
-    start, start_cpu = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        fn()
+    wall, cpu_ms = time_block(fn, n)
     if cpu is not None:
-        cpu.append((time.process_time() - start_cpu) / n * 1000.0)
-    return (time.perf_counter() - start) / n * 1000.0
+        cpu.append(cpu_ms)
+    return wall
 
 
 def parallel_step_fn(tokens, workers: int):
     """nnlib's step with the batch split over ``workers`` threads (nnlib.parallel), on its own copy of the model."""
-    import nnlib
-    from nnlib.gpt import GPT, GPTConfig, sample_batch
+    from nnlib.gpt import sample_batch
     from nnlib.optim import AdamW
     from nnlib.parallel import parallel_backward
 
-    nnlib.manual_seed(0)  # the same initial weights as build()
-    model = GPT(GPTConfig(**CONFIG))
+    model = nnlib_gpt(0)  # the same initial weights as build()
     opt = AdamW(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(1)
 

@@ -21,9 +21,10 @@ clients it sends ``--requests`` requests (default 2,000), ``--repeats`` times (d
 3), and prints the median requests/s, p50 and p99 with their range over the repeats.
 Model threads: ``--threads`` (default 1) for NumPy's BLAS, torch and onnxruntime alike.
 
-Run:  python benchmarks/bench_serve.py                 (the full table: many minutes)
-      python benchmarks/bench_serve.py --quick         (a smoke run: small counts, two client levels)
-      python benchmarks/bench_serve.py --json out.json (also write every measurement)
+Run from the repository root:
+      python -m benchmarks.bench_serve                 (the full table: many minutes)
+      python -m benchmarks.bench_serve --quick         (a smoke run: small counts, two client levels)
+      python -m benchmarks.bench_serve --json out.json (also write every measurement)
 """
 from __future__ import annotations
 
@@ -37,33 +38,17 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import numpy as np
 
-import numpy as np  # noqa: E402
+from benchmarks.models import serve_gpt, serve_mlp
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BACKENDS = ("nnlib", "nnlib-nobatch", "torch", "onnxruntime")
 GEN_BODY = {"prompt": "The ", "max_tokens": 32, "temperature": 0.8, "top_k": 20, "seed": 0}
 
 
 # ---------------------------------------------------------------------- the server side (a child process)
-def make_mlp():
-    import nnlib
-    from nnlib.layers import Dense
-    from nnlib.models import Sequential
-
-    nnlib.manual_seed(0)
-    return Sequential([Dense(2048, activation="relu", input_shape=(30,)), Dense(2048, activation="relu"),
-                       Dense(2, activation="softmax")], name="mlp")
-
-
-def make_gpt():
-    from nnlib.datasets import data_path
-    from nnlib.gpt import GPT
-
-    return GPT.load(data_path("checkpoints/gpt_char.nnlib"))
-
-
 def window_generate(logits_of, context_length: int):
     """A ``generate`` for ModelServer from a full-window logits function (no KV cache), sampling as nnlib does."""
     from nnlib.gpt import sample_next
@@ -123,7 +108,7 @@ def backend_functions(backend: str, model, threads: int) -> dict:
 def serve_child(args) -> int:
     import nnlib.serve as serve
 
-    model = make_gpt() if args.workload == "generate" else make_mlp()
+    model = serve_gpt() if args.workload == "generate" else serve_mlp()
     fns = backend_functions(args.serve, model, args.threads)
     server = serve.ModelServer(model, port=args.port, batching=args.serve != "nnlib-nobatch", max_batch_size=32,
                                max_wait_ms=args.max_wait_ms, max_connections=1024, **fns)
@@ -184,13 +169,13 @@ def start_server(backend: str, workload: str, args) -> tuple:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ)
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(args.threads)
-    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", backend, "--workload", workload,
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_serve", "--serve", backend, "--workload", workload,
                              "--port", str(port), "--threads", str(args.threads), "--max-wait-ms",
                              str(args.max_wait_ms)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=env)
+                            env=env, cwd=ROOT)
     line = proc.stdout.readline()
     if not line.startswith("ready"):
         proc.kill()

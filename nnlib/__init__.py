@@ -9,7 +9,36 @@ and ``parallel`` (data parallelism over threads, a chapter-15 preview). NumPy is
 only dependency.
 
 Operations exist as Tensor methods (``x.sum(axis=0)``) and as functions
-(``nnlib.sum(x, axis=0)``, ``nnlib.zeros(2, 3)``), with PyTorch's names where it has them.
+(``nnlib.sum(x, axis=0)``, ``nnlib.zeros(2, 3)``).
+
+The naming rule (one rule; ``tests/nnlib/test_naming_rule.py`` checks it). Every public
+name follows ONE library, the one the course uses it beside, and takes that library's
+arguments, order and defaults; no name may promise one library's signature and take
+another's (there is no ``Conv2d``: the convolution layer is Keras' ``Conv2D``):
+
+* **PyTorch** for the engine and what is built on it: ``Tensor``/``Parameter``, the
+  operations (``nnlib.ops``), ``functional``, ``losses`` (prediction first:
+  ``cross_entropy(logits, target)``), ``Module``, ``optim`` (``Adam(params, lr=1e-3,
+  betas, eps=1e-8)``, schedulers), ``data.DataLoader`` and the layers of the language-model
+  chapters (``LayerNorm(normalized_shape, eps=1e-5)``), because chapters 03-04 and 11-15
+  check them step for step against torch. One exception, on purpose: the operations'
+  keywords are NumPy's, ``axis``/``keepdims``/``ddof``, since the arrays underneath are
+  NumPy's; every operation also accepts torch's ``dim``/``keepdim``/``correction`` (the
+  ``torch_names`` wrapper; both at once is an error), and a call in torch's words gets
+  torch's meaning: ``x.std(dim=0)`` is torch's unbiased estimate, ``x.std(axis=0)`` and
+  ``x.std()`` NumPy's ddof=0; ``x.max(dim=1)`` returns torch's ``(values, indices)``,
+  ``x.max(axis=1)`` the values.
+* **Keras** for the model-building API of chapters 06-10 and 16: ``layers`` (``Dense``,
+  ``Conv2D``, ``MaxPooling2D``, ``Dropout(rate)``, ``BatchNormalization(axis=-1,
+  momentum=0.99, epsilon=1e-3)``), ``models`` (``Sequential``, ``compile``/``fit``/
+  ``evaluate``/``predict``, ``models.losses`` with ``y_true`` first), ``callbacks``,
+  ``initializers`` and ``regularizers``, because chapter 05's program is a Keras program
+  that runs by changing only its imports. Keras' optimizer defaults (Adam's epsilon 1e-7)
+  apply where Keras applies them, inside ``compile("adam")``; ``nnlib.optim`` keeps torch's.
+* **scikit-learn** for the data and evaluation utilities: ``data.train_test_split``,
+  ``StandardScaler``, ``MinMaxScaler`` and everything in ``metrics`` (``accuracy_score``,
+  ``f1_score``, ``roc_auc_score``...), because the course checks their numbers against
+  scikit-learn's.
 """
 from .engine import Parameter, Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from . import ops

@@ -630,12 +630,19 @@ class DataLoader:
         for epoch in range(3):
             for xb, yb in loader:
                 ...
+
+    torch's name, torch's defaults (``batch_size=1``, ``shuffle=False``, ``drop_last=False``);
+    the arrays stand where torch takes ``TensorDataset(X, y)``, so the options are
+    keyword-only: ``DataLoader(X, 32)`` is refused rather than read as a second array.
     """
 
-    def __init__(self, *arrays, batch_size: int = 32, shuffle: bool = False,
+    def __init__(self, *arrays, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, seed=None):
         if not arrays:
             raise ValueError("DataLoader: give at least one array, e.g. DataLoader(X, y)")
+        if len(arrays) > 1 and isinstance(arrays[-1], numbers.Integral) and not isinstance(arrays[-1], bool):
+            raise TypeError(f"DataLoader: batch_size is a keyword argument: DataLoader(X, y, "
+                            f"batch_size={arrays[-1]}) (got the number {arrays[-1]} as an array)")
         if (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
                 or batch_size < 1):
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")

@@ -30,8 +30,6 @@ import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 NOTEBOOK = os.path.join(ROOT, "solutions", "16_applications.ipynb")
 OUT = os.path.join(ROOT, "data", "checkpoints", "applications_runs.json")

@@ -14,6 +14,7 @@ Python version), and per-cell execution timestamps are dropped. Afterwards run
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -23,8 +24,11 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from conftest import SINGLE_THREAD_ENV  # noqa: E402  (kernels run as they do under pytest)
+# the kernels run with the thread settings that pytest gives them (conftest.py is not a package: load it by path)
+_spec = importlib.util.spec_from_file_location("conftest", ROOT / "conftest.py")
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+SINGLE_THREAD_ENV = _conftest.SINGLE_THREAD_ENV
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 

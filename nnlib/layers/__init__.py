@@ -9,10 +9,15 @@ first call (or at once when ``input_shape`` is given), has a ``name``, a
 ``LayerNorm``, ``MultiHeadAttention`` and the GPT ``TransformerBlock``. Chapter 16 adds the
 convolutional layers (channels-last by default, as Keras): ``Conv2D``, ``Conv1D``, ``MaxPooling2D``,
 ``AveragePooling2D`` and ``GlobalAveragePooling2D``.
+
+Names and arguments are Keras' (``MaxPool2D``/``AvgPool2D`` are Keras' own aliases); a torch
+spelling (``Conv2d``, ``Linear``) is no name here, since it would promise torch's arguments.
+The chapter-11 sequence layers follow torch (``LayerNorm(normalized_shape, eps=1e-5)``).
+See the naming rule in :mod:`nnlib`.
 """
 from .base import Layer
 from ..saving.registry import register_layer, registered_layers
-from .conv import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Conv2d, Conv2DTranspose, GlobalAveragePooling2D,
+from .conv import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Conv2DTranspose, GlobalAveragePooling2D,
                    MaxPool2D, MaxPooling2D)
 from .core import Activation, Dense, Dropout, Flatten, GaussianNoise, activation_name, get_activation
 from .normalization import BatchNormalization, batch_norm_train
@@ -21,7 +26,7 @@ from .sequence import Embedding, LayerNorm, MultiHeadAttention, TransformerBlock
 __all__ = [
     "Layer", "Dense", "Activation", "Flatten", "Dropout", "GaussianNoise", "BatchNormalization",
     "Embedding", "LayerNorm", "MultiHeadAttention", "TransformerBlock",
-    "Conv1D", "Conv2D", "Conv2d", "Conv2DTranspose", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
+    "Conv1D", "Conv2D", "Conv2DTranspose", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
     "GlobalAveragePooling2D",
     "get_activation", "activation_name", "batch_norm_train", "register_layer", "registered_layers",
 ]

@@ -25,7 +25,7 @@ from ..saving.registry import register_layer
 from ..inputs import shape_text as _shape_text
 from .core import set_kernel_options
 
-__all__ = ["Conv1D", "Conv2D", "Conv2d", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
+__all__ = ["Conv1D", "Conv2D", "MaxPooling2D", "MaxPool2D", "AveragePooling2D", "AvgPool2D",
            "GlobalAveragePooling2D"]
 
 _FORMATS = ("channels_last", "channels_first")
@@ -256,9 +256,6 @@ class Conv1D(_Conv):
     """Chapter 16: 1-D convolution layer over sequences (batch, length, channels); kernel (k, in/groups, filters)."""
 
     rank = 1
-
-
-Conv2d = Conv2D
 
 
 class _Pooling2D(_Spatial):

@@ -73,16 +73,18 @@ def set_kernel_options(layer, activation, use_bias, kernel_initializer, bias_ini
 class Dense(Layer):
     """Chapter 06: a fully connected layer, ``activation(x @ kernel + bias)``.
 
-    Keras conventions: ``kernel`` has shape (in_features, units) (PyTorch's
+    Keras conventions: Keras' argument order (``Dense(units, activation, use_bias,
+    kernel_initializer, ...)``; ``input_shape``, ``name`` and the rest by keyword),
+    ``kernel`` has shape (in_features, units) (PyTorch's
     ``nn.Linear`` stores the transpose); weights are built on the first call
     unless ``input_shape`` (or ``input_dim``) is given. ``kernel_regularizer``
     (chapter 09), e.g. ``nnlib.regularizers.l2(0.01)``, adds a penalty that
     ``fit`` includes in the loss.
     """
 
-    def __init__(self, units: int, activation=None, input_shape=None, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", use_bias: bool = True, name=None, trainable: bool = True,
-                 input_dim: int | None = None, dtype="float32", kernel_regularizer=None, bias_regularizer=None):
+    def __init__(self, units: int, activation=None, use_bias: bool = True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, *, input_shape=None,
+                 input_dim: int | None = None, name=None, trainable: bool = True, dtype="float32"):
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         super().__init__(name=name, trainable=trainable, input_shape=input_shape)
@@ -218,7 +220,7 @@ class Dropout(_RandomLayer):
     nnlib's global one (``nnlib.manual_seed``) is used.
     """
 
-    def __init__(self, rate: float, seed: int | None = None, name=None, trainable: bool = True, input_shape=None):
+    def __init__(self, rate: float, *, seed: int | None = None, name=None, trainable: bool = True, input_shape=None):
         super().__init__(seed=seed, name=name, trainable=trainable, input_shape=input_shape)
         try:
             rate = float(rate)

@@ -2,7 +2,7 @@
 
 Not to be confused with :mod:`nnlib.losses` (chapters 01-02), the functional
 losses that take the PREDICTION first (``nnlib.losses.mse_loss(pred, target)``,
-PyTorch's order). The classes here take the TRUE labels first, Keras' order,
+PyTorch's names and order). The classes here take the TRUE labels first, Keras' order,
 and live beside the model API that uses them::
 
     from nnlib.models.losses import BinaryCrossentropy

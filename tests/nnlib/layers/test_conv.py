@@ -151,7 +151,7 @@ def test_same_padding_gives_ceil_size(size, kernel, stride, dilation):
 
 
 # ------------------------------------------------------------------------ Keras-style layers
-from nnlib.layers import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Conv2d, Dense, Flatten,  # noqa: E402
+from nnlib.layers import (AveragePooling2D, AvgPool2D, Conv1D, Conv2D, Dense, Flatten,  # noqa: E402
                           GlobalAveragePooling2D, MaxPool2D, MaxPooling2D)
 from nnlib.models import Sequential, load_model, save_model  # noqa: E402
 
@@ -244,7 +244,8 @@ def test_pooling_layers_match_torch(data_format):
 
 
 def test_aliases_summary_and_names():
-    assert Conv2d is Conv2D and MaxPool2D is MaxPooling2D and AvgPool2D is AveragePooling2D
+    # Keras' own aliases; torch's spelling (Conv2d) is no name of nnlib.layers: see test_naming_rule.py
+    assert MaxPool2D is MaxPooling2D and AvgPool2D is AveragePooling2D
     model = Sequential([Conv2D(4, 3, padding="same", activation="relu", input_shape=(8, 8, 1)),
                         MaxPool2D(), Conv2D(6, (3, 3), groups=2), GlobalAveragePooling2D(), Dense(10)])
     lines = []

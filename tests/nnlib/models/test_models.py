@@ -806,12 +806,10 @@ def test_fit_batch_size_validation_kept(bad):
 
 
 # ---------------------------------------------------------------------- module layout
-def test_keras_losses_live_in_models_losses_with_the_old_name_as_alias():
-    from nnlib import keras_losses as old_name
+def test_keras_losses_live_in_models_losses():
     from nnlib.models import losses
 
-    assert old_name.BinaryCrossentropy is losses.BinaryCrossentropy and old_name.get is losses.get
-    assert old_name.get("mse").__class__ is losses.MeanSquaredError
+    assert losses.get("mse").__class__ is losses.MeanSquaredError
     y_true, y_pred = np.array([[1.0], [0.0]]), np.array([[0.9], [0.2]])
     expected = -(np.log(0.9) + np.log(0.8)) / 2
     assert losses.BinaryCrossentropy()(y_true, y_pred).item() == pytest.approx(expected)  # y_true first
