@@ -66,7 +66,7 @@ def make_gpt():
 
 def window_generate(logits_of, context_length: int):
     """A ``generate`` for ModelServer from a full-window logits function (no KV cache), sampling as nnlib does."""
-    from nnlib.gpt import sample_next
+    from nnlib.sampling import sample_next
 
     keep = max(1, context_length - context_length // 4)
 

@@ -28,7 +28,8 @@ import nnlib
 import nnlib.gpt
 import nnlib.io as nio
 from nnlib.export import load_safetensors, run_onnx, save_onnx, save_safetensors, to_onnx
-from nnlib.gpt import GPT, sample_next
+from nnlib.gpt import GPT
+from nnlib.sampling import sample_next
 from nnlib.io import ModelFileError, save_archive
 from nnlib.layers import (BatchNormalization, Conv1D, Conv2D, Conv2DTranspose, Dense, Flatten, MaxPooling2D, registered_layers)
 from nnlib.layers.sequence import Embedding, LayerNorm, MultiHeadAttention, TransformerBlock
