@@ -11,8 +11,8 @@ These are the pieces of a GPT (chapter 12):
   ``x = x + attn(ln1(x)); x = x + mlp(ln2(x))`` with a 4x-wide GELU MLP.
 
 The layers call the fused operations of :mod:`nnlib.attention` (``embedding``,
-``layer_norm``, ``scaled_dot_product_attention``), whose backward passes are
-written by hand. Weights follow nnlib's Keras layout:
+``layer_norm``, ``scaled_dot_product_attention``, ``fused_self_attention``), whose
+backward passes are written by hand. Weights follow nnlib's Keras layout:
 Dense kernels are (in_features, out_features).
 """
 from __future__ import annotations

@@ -318,7 +318,6 @@ def test_ngram_baselines():
 
 
 def test_shipped_checkpoint_beats_the_bigram_baseline():
-    from pathlib import Path
 
     from nnlib.corpus import load_corpus
     from nnlib.text import CharTokenizer
