@@ -43,7 +43,7 @@ def build(seed: int = 0):
 def step_fns(model, tmodel, tokens, torch):
     import torch.nn.functional as TF
 
-    from nnlib.gpt import sample_batch
+    from nnlib.corpus import sample_batch
     from nnlib.optim import AdamW
 
     opt = AdamW(model.parameters(), lr=1e-3)
@@ -79,7 +79,7 @@ def timed(fn, n: int, cpu: list | None = None) -> float:
 
 def parallel_step_fn(tokens, workers: int):
     """nnlib's step with the batch split over ``workers`` threads (nnlib.parallel), on its own copy of the model."""
-    from nnlib.gpt import sample_batch
+    from nnlib.corpus import sample_batch
     from nnlib.optim import AdamW
     from nnlib.parallel import parallel_backward
 

@@ -51,7 +51,7 @@ GEN_BODY = {"prompt": "The ", "max_tokens": 32, "temperature": 0.8, "top_k": 20,
 # ---------------------------------------------------------------------- the server side (a child process)
 def window_generate(logits_of, context_length: int):
     """A ``generate`` for ModelServer from a full-window logits function (no KV cache), sampling as nnlib does."""
-    from nnlib.gpt import sample_next
+    from nnlib.sampling import sample_next
 
     keep = max(1, context_length - context_length // 4)
 

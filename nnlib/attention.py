@@ -3,6 +3,8 @@
 * :func:`embedding`: rows of a table picked by token ids (词嵌入查表).
 * :func:`layer_norm`: layer normalization (层归一化) over the last axis.
 * :func:`scaled_dot_product_attention`: scaled dot-product attention (缩放点积注意力).
+* :func:`fused_self_attention`: the query/key/value projections and attention of a
+  self-attention layer as one node (what ``MultiHeadAttention`` runs).
 
 Each is one graph node with a hand-written backward pass, and matches its
 ``torch.nn.functional`` counterpart in values and gradients.
@@ -33,7 +35,8 @@ import numpy as np
 from .random import dropout_mask
 from .engine import Tensor, as_tensor, operand_data
 
-__all__ = ["embedding", "layer_norm", "scaled_dot_product_attention", "attention_forward", "attention_backward", "causal_mask", "KVCache", "LayerKVCache"]
+__all__ = ["embedding", "layer_norm", "scaled_dot_product_attention", "fused_self_attention", "attention_forward",
+           "attention_backward", "additive_mask", "causal_mask", "KVCache", "LayerKVCache"]
 
 _MASK_CACHE: dict = {}
 #: above this many one-hot entries the embedding backward sorts instead of multiplying
@@ -189,8 +192,11 @@ def _as_tensor(x, who: str) -> Tensor:
     return Tensor(arr)
 
 
-def _additive_mask(mask, dtype, who: str) -> np.ndarray:
-    """Turn a boolean keep-mask or a float additive mask into a float additive mask."""
+def additive_mask(mask, dtype, who: str) -> np.ndarray:
+    """Chapter 11: a boolean keep-mask (True = may attend) or a float additive mask as a float additive mask.
+
+    ``who`` names the caller in the TypeError for any other dtype.
+    """
     m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype == bool:
         return np.where(m, 0.0, -np.inf).astype(dtype)
@@ -307,7 +313,7 @@ def scaled_dot_product_attention(query, key, value, mask=None, is_causal: bool =
     n_q, n_k = qd.shape[-2], kd.shape[-2]
     scale = 1.0 / math.sqrt(qd.shape[-1]) if scale is None else float(scale)
     add = causal_mask(n_q, n_k, dtype) if is_causal else (
-        None if mask is None else _additive_mask(mask, dtype, who))
+        None if mask is None else additive_mask(mask, dtype, who))
     out, saved = attention_forward(qd, kd, vd, add, scale, dropout_p, rng)
     p = saved[0]
     mask_t = mask if isinstance(mask, Tensor) and mask.requires_grad else None
@@ -321,6 +327,71 @@ def scaled_dot_product_attention(query, key, value, mask=None, is_causal: bool =
     if return_weights:
         return result, p
     return result
+
+
+def fused_self_attention(x: Tensor, kernels, biases, n_heads: int, add=None, dropout_p: float = 0.0,
+                         who: str = "MultiHeadAttention", mask_t: Tensor | None = None):
+    """Chapter 11: self-attention from ``x`` (B, T, d) up to the merged heads (B, T, d), as one graph node.
+
+    ``kernels``: the query, key and value projection kernels (three (d, d) Tensors, nnlib's
+    (in, out) layout); ``biases``: their three biases, or none. ``add``: an additive float
+    mask (e.g. :func:`causal_mask`) or None. ``mask_t``: the float mask Tensor behind ``add`` when it requires grad; it becomes
+    a parent and receives the scores' gradient (summed over broadcast axes).
+
+    The three projections run as one matmul with the kernels side by side
+    (d, 3d); the heads are strided views of its output, so nothing is split or
+    copied; the backward pass writes the three gradients into one (B, T, 3d)
+    buffer and runs one matmul for each of x and the kernels. Returns
+    ``(tensor, attention weights)``. The same math as the unfused path.
+    """
+    kernels, biases = list(kernels), list(biases)
+    if len(kernels) != 3 or len(biases) not in (0, 3):
+        raise ValueError(f"{who}: fused self-attention takes 3 kernels (query, key, value) and 3 biases or none, "
+                         f"got {len(kernels)} and {len(biases)}")
+    b, t, d = x.shape
+    hd = d // n_heads
+    xd = x.data
+    x2 = xd.reshape(b * t, d)
+    # 1/sqrt(hd) is folded into the query kernel and bias (d*d numbers, not B*H*T*T scores)
+    scale = 1.0 / math.sqrt(hd)
+    w = np.concatenate([k.data for k in kernels], axis=1)
+    w[:, :d] *= scale
+    qkv = x2 @ w
+    if biases:
+        bias = np.concatenate([bb.data for bb in biases])
+        bias[:d] *= scale
+        qkv += bias
+    heads = qkv.reshape(b, t, 3, n_heads, hd).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, hd) view
+    qd, kd, vd = heads[0], heads[1], heads[2]
+    out4, saved = attention_forward(qd, kd, vd, add, 1.0, dropout_p, who=who)
+    out = out4.transpose(0, 2, 1, 3).reshape(b, t, d)
+    parents = (x, *kernels, *biases) + (() if mask_t is None else (mask_t,))
+
+    def backward(g):
+        g4 = g.reshape(b, t, n_heads, hd).transpose(0, 2, 1, 3)
+        gqkv = np.empty((b, t, 3, n_heads, hd), dtype=qkv.dtype)
+        gheads = gqkv.transpose(2, 0, 3, 1, 4)
+        gmask = None
+        if mask_t is None:
+            attention_backward(g4, qd, kd, vd, saved, 1.0, out=(gheads[0], gheads[1], gheads[2]))
+        else:  # the mask is added after the scaling (folded into q), so its gradient is the scores'
+            gmask = attention_backward(g4, qd, kd, vd, saved, 1.0, out=(gheads[0], gheads[1], gheads[2]),
+                                       need_mask=True)[3]
+        g2 = gqkv.reshape(b * t, 3 * d)
+        grads = [(g2 @ w.T).reshape(xd.shape) if x.requires_grad else None]
+        gw = x2.T @ g2 if any(k.requires_grad for k in kernels) else None
+        if gw is not None:
+            gw[:, :d] *= scale  # the query kernel was used scaled
+        grads += [np.ascontiguousarray(gw[:, i * d:(i + 1) * d]) if k.requires_grad else None
+                  for i, k in enumerate(kernels)]
+        if biases:
+            gb = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
+            gb[:d] *= scale
+            grads += [gb[i * d:(i + 1) * d].copy() if bb.requires_grad else None for i, bb in enumerate(biases)]
+        if mask_t is not None:
+            grads.append(gmask)  # in the scores' shape (B, H, T, T); the engine sums it back to the mask's
+        return tuple(grads)
+    return Tensor.from_op(out, parents, backward), saved[0]
 
 
 class LayerKVCache:

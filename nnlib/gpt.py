@@ -30,9 +30,17 @@ from .layers.core import Dense
 from .layers.sequence import Embedding, LayerNorm, TransformerBlock, gpt2_normal
 from .module import Module
 from .engine import Tensor, no_grad
+from .sampling import sample_next, sampling_args
 
-__all__ = ["GPTConfig", "GPT", "sample_batch", "sample_next", "ngram_baselines", "tokenizer_to_json",
-           "tokenizer_from_json"]
+__all__ = ["GPTConfig", "GPT"]
+
+_INT_FIELDS = ("vocab_size", "context_length", "d_model", "n_heads", "n_layers")
+#: largest size a GPT config may give (each must also match the weights stored in a file)
+_MAX_SIZE = 2 ** 31
+#: most tokens one ``GPT.generate`` call adds to each row
+MAX_NEW_TOKENS = 1_000_000
+#: most token ids (rows x (prompt + new)) one ``GPT.generate`` call holds (1 GiB of int64)
+MAX_GENERATED_IDS = 2 ** 27
 
 
 @dataclass
@@ -71,198 +79,63 @@ class GPTConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GPTConfig":
-        """Chapter 12: rebuild a config from :meth:`to_dict`; unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+    def from_json(cls, obj, weight_shapes: dict | None = None, count_parameters: bool = True) -> tuple:
+        """Chapter 12: ``(GPTConfig, dtype)`` from a model file's config object, checked before anything is built.
+
+        ``obj`` is what :meth:`GPT.get_config` wrote: the :class:`GPTConfig` fields (missing
+        ones take their defaults) and ``dtype`` ('float32' or 'float64'). Types are strict
+        (sizes are JSON integers in 1..2**31, ``tie_weights`` true/false, ``dropout`` a
+        number); unknown entries are refused. With ``weight_shapes`` (the file's arrays,
+        name -> shape, read from their headers) the embedding tables and the number of
+        blocks must be the stored ones and, with ``count_parameters``, the config must
+        describe exactly as many weight values as the file holds (a quantized file, whose
+        arrays are codes and scales, passes False). A ValueError says what is off.
+        """
+        if not isinstance(obj, dict):
+            raise ValueError(f"the GPT config must be a JSON object, got {type(obj).__name__}")
+        known = {f.name for f in fields(cls)} | {"dtype"}
+        unknown = sorted(set(obj) - known)
         if unknown:
-            raise ValueError(f"GPTConfig: unknown keys {unknown}; known keys are {sorted(known)}")
-        return cls(**d)
+            raise ValueError(f"unknown GPT config entries {unknown[:5]}; known: {sorted(known)}")
+        for name in _INT_FIELDS:
+            value = obj.get(name, getattr(cls, name))
+            if type(value) is not int or not 0 < value <= _MAX_SIZE:
+                raise ValueError(f"{name} must be an integer in 1..{_MAX_SIZE}, got {str(value)[:40]}")
+        dropout = obj.get("dropout", 0.0)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not math.isfinite(dropout):
+            raise ValueError(f"dropout must be a number in [0, 1), got {str(dropout)[:40]}")
+        if not isinstance(obj.get("tie_weights", True), bool):
+            raise ValueError(f"tie_weights must be true or false, got {str(obj['tie_weights'])[:40]!r}")
+        dtype = obj.get("dtype", "float32")
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {str(dtype)[:40]!r}")
+        config = cls(**{k: v for k, v in obj.items() if k != "dtype"})
+        if weight_shapes is not None:
+            config._check_shapes(weight_shapes, count_parameters)
+        return config, dtype
 
+    def parameter_count(self) -> int:
+        """Chapter 12: the number of weight values a GPT of this config has (without building it)."""
+        d = self.d_model
+        block = 12 * d * d + 13 * d  # 2 LayerNorms, 4 attention projections, the 4x MLP, with biases
+        return (self.vocab_size * d + self.context_length * d + self.n_layers * block + 2 * d
+                + (0 if self.tie_weights else self.vocab_size * d))
 
-_INT_FIELDS = ("vocab_size", "context_length", "d_model", "n_heads", "n_layers")
-#: largest size a GPT config may give (each must also match the weights stored in a file)
-_MAX_SIZE = 2 ** 31
-#: most tokens one ``GPT.generate`` call adds to each row
-MAX_NEW_TOKENS = 1_000_000
-#: most token ids (rows x (prompt + new)) one ``GPT.generate`` call holds (1 GiB of int64)
-MAX_GENERATED_IDS = 2 ** 27
-
-
-def _strict_config(config) -> tuple:
-    """(GPTConfig, dtype) from a file's config dict, with strict JSON types; a ValueError if anything is off."""
-    if not isinstance(config, dict):
-        raise ValueError(f"the GPT config must be a JSON object, got {type(config).__name__}")
-    known = {f.name for f in fields(GPTConfig)} | {"dtype"}
-    unknown = sorted(set(config) - known)
-    if unknown:
-        raise ValueError(f"unknown GPT config entries {unknown[:5]}; known: {sorted(known)}")
-    for name in _INT_FIELDS:
-        value = config.get(name, getattr(GPTConfig, name))
-        if type(value) is not int or not 0 < value <= _MAX_SIZE:
-            raise ValueError(f"{name} must be an integer in 1..{_MAX_SIZE}, got {str(value)[:40]}")
-    dropout = config.get("dropout", 0.0)
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not math.isfinite(dropout):
-        raise ValueError(f"dropout must be a number in [0, 1), got {str(dropout)[:40]}")
-    if not isinstance(config.get("tie_weights", True), bool):
-        raise ValueError(f"tie_weights must be true or false, got {str(config['tie_weights'])[:40]!r}")
-    dtype = config.get("dtype", "float32")
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {str(dtype)[:40]!r}")
-    return GPTConfig(**{k: v for k, v in config.items() if k != "dtype"}), dtype
-
-
-def _parameter_count(c: GPTConfig) -> int:
-    """The number of weight values a GPT of config ``c`` has (checked against a file before building)."""
-    d = c.d_model
-    block = 12 * d * d + 13 * d  # 2 LayerNorms, 4 attention projections, the 4x MLP, with biases
-    return (c.vocab_size * d + c.context_length * d + c.n_layers * block + 2 * d
-            + (0 if c.tie_weights else c.vocab_size * d))
-
-
-def _check_against_weights(c: GPTConfig, shapes: dict) -> None:
-    """Compare the config with the stored arrays' shapes (from their headers) BEFORE anything is allocated."""
-    _check_embeddings_and_blocks(c, shapes)
-    stored = sum(math.prod(shape) for shape in shapes.values())
-    need = _parameter_count(c)
-    if need != stored:
-        raise ValueError(f"the config describes {need:,} weight values, the file holds {stored:,}")
-
-
-def _check_embeddings_and_blocks(c: GPTConfig, shapes: dict) -> None:
-    """The embedding tables' shapes and the number of blocks must be those the file holds."""
-    d = c.d_model
-    for key, want in (("wte.embeddings", (c.vocab_size, d)), ("wpe.embeddings", (c.context_length, d))):
-        if tuple(shapes.get(key, ())) != want:
-            raise ValueError(f"the config needs {key} of shape {want}, the file holds "
-                             f"{tuple(shapes[key]) if key in shapes else 'none'}")
-    blocks = {m.group(1) for m in map(re.compile(r"^blocks\.(\d{1,9})\.").match, shapes) if m}
-    if len(blocks) != c.n_layers:
-        raise ValueError(f"the config has n_layers={c.n_layers}, the file holds weights of {len(blocks)} blocks")
-
-
-# ------------------------------------------------------------------------------ tokenizers
-def tokenizer_to_json(tokenizer) -> dict:
-    """Chapter 12: a tokenizer (``nnlib.text`` CharTokenizer or BPETokenizer) as a JSON object."""
-    from .text import tokenizer_to_dict
-
-    return tokenizer_to_dict(tokenizer)
-
-
-def tokenizer_from_json(obj: dict):
-    """Chapter 12: rebuild a tokenizer from :func:`tokenizer_to_json` (only nnlib's own classes)."""
-    from .text import tokenizer_from_dict
-
-    return tokenizer_from_dict(obj)
-
-
-# ------------------------------------------------------------------------------ sampling
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-def _sampling_args(temperature, top_k, top_p, who: str) -> tuple:
-    """``(temperature, top_k, top_p)`` as float, int/None, float/None; a TypeError/ValueError naming the argument."""
-    if not _is_number(temperature):
-        raise TypeError(f"{who}: temperature must be a number >= 0 (0 = greedy), got {temperature!r}")
-    temperature = float(temperature)
-    if not (math.isfinite(temperature) and temperature >= 0.0):
-        raise ValueError(f"{who}: temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
-    if top_k is not None:
-        if not _is_number(top_k):
-            raise TypeError(f"{who}: top_k must be a positive integer or None, got {top_k!r}")
-        if not (math.isfinite(float(top_k)) and float(top_k) == int(top_k) and top_k >= 1):
-            raise ValueError(f"{who}: top_k must be a positive integer or None, got {top_k!r}")
-        top_k = int(top_k)
-    if top_p is not None:
-        if not _is_number(top_p):
-            raise TypeError(f"{who}: top_p must be a number in (0, 1] or None, got {top_p!r}")
-        top_p = float(top_p)
-        if not 0.0 < top_p <= 1.0:  # also refuses nan
-            raise ValueError(f"{who}: top_p must be in (0, 1] or None, got {top_p!r}")
-    return temperature, top_k, top_p
-
-
-def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                rng=None) -> np.ndarray:
-    """Chapter 12: pick one token id per row of ``logits`` (B, V).
-
-    - ``temperature`` divides the logits (below 1: sharper, above 1: flatter); 0 means
-      greedy (always the most likely token).
-    - ``top_k`` keeps only the k most likely tokens.
-    - ``top_p`` (nucleus sampling) keeps the smallest set of most likely tokens whose
-      probabilities add up to at least ``top_p``.
-
-    Sampling is by inverse CDF with one uniform number per row from ``rng`` (a
-    ``numpy.random.Generator``), in float64, so a seed gives the same tokens everywhere.
-    """
-    temperature, top_k, top_p = _sampling_args(temperature, top_k, top_p, "sample_next")
-    z = logits.data if isinstance(logits, Tensor) else np.asarray(logits)
-    squeeze = z.ndim == 1
-    z = np.atleast_2d(z).astype(np.float64)
-    if temperature == 0.0:
-        out = z.argmax(axis=-1)
-        return out[0] if squeeze else out
-    z = z / float(temperature)
-    vocab = z.shape[-1]
-    if top_k is not None and top_k < vocab:
-        kth = np.partition(z, vocab - int(top_k), axis=-1)[:, vocab - int(top_k)][:, None]
-        z = np.where(z < kth, -np.inf, z)
-    z -= z.max(axis=-1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=-1, keepdims=True)
-    if top_p is not None and top_p < 1.0:
-        order = np.argsort(-p, axis=-1, kind="stable")
-        sorted_p = np.take_along_axis(p, order, axis=-1)
-        before = np.cumsum(sorted_p, axis=-1) - sorted_p  # mass of the more likely tokens
-        drop_sorted = before >= float(top_p)
-        drop = np.zeros_like(drop_sorted)
-        np.put_along_axis(drop, order, drop_sorted, axis=-1)
-        p = np.where(drop, 0.0, p)
-    cdf = np.cumsum(p, axis=-1)
-    rng = np.random.default_rng() if rng is None else rng
-    u = rng.random(z.shape[0]) * cdf[:, -1]
-    out = np.minimum((cdf <= u[:, None]).sum(axis=-1), vocab - 1)
-    # never land on a zero-probability token because of rounding at the top end
-    zero = np.take_along_axis(p, out[:, None], axis=-1)[:, 0] == 0.0
-    if zero.any():
-        out[zero] = p[zero].argmax(axis=-1)
-    return out[0] if squeeze else out
-
-
-def sample_batch(tokens, batch_size: int, context_length: int, rng) -> tuple:
-    """Chapter 12: a random training batch from a long 1-D token array.
-
-    Returns ``(x, y)`` of shape (batch_size, context_length): windows starting at
-    random positions, and the same windows shifted by one (the next tokens).
-    """
-    tokens = np.asarray(tokens)
-    if tokens.ndim != 1 or tokens.size <= context_length:
-        raise ValueError(f"sample_batch: need a 1-D token array longer than context_length={context_length}, "
-                         f"got shape {tokens.shape}")
-    starts = rng.integers(0, tokens.size - context_length, size=batch_size)
-    offsets = starts[:, None] + np.arange(context_length)[None, :]
-    return tokens[offsets], tokens[offsets + 1]
-
-
-def ngram_baselines(train_ids, valid_ids, vocab_size: int, alpha: float = 1.0) -> dict:
-    """Chapter 12: the losses a GPT must beat: uniform, unigram and bigram models.
-
-    The unigram model predicts each token by its frequency in ``train_ids``; the bigram
-    model by its frequency after the previous token. Both use add-``alpha`` (Laplace)
-    smoothing so unseen tokens keep a small probability. Returns the cross-entropy of
-    each on ``valid_ids`` in nats per token: ``{"uniform", "unigram", "bigram"}``.
-    """
-    train = np.asarray(train_ids, dtype=np.int64)
-    valid = np.asarray(valid_ids, dtype=np.int64)
-    v = int(vocab_size)
-    uni = np.bincount(train, minlength=v).astype(np.float64) + alpha
-    uni /= uni.sum()
-    pairs = np.bincount(train[:-1] * v + train[1:], minlength=v * v).reshape(v, v).astype(np.float64) + alpha
-    rows = pairs.sum(axis=1, keepdims=True)
-    pairs = np.divide(pairs, rows, out=np.zeros_like(pairs), where=rows > 0)  # alpha=0: unseen rows stay 0
-    return {"uniform": float(np.log(v)), "unigram": float(-np.log(uni[valid]).mean()),
-            "bigram": float(-np.log(pairs[valid[:-1], valid[1:]]).mean())}
+    def _check_shapes(self, shapes: dict, count_parameters: bool) -> None:
+        """The embedding tables, the number of blocks and (optionally) the total against a file's arrays."""
+        d = self.d_model
+        for key, want in (("wte.embeddings", (self.vocab_size, d)), ("wpe.embeddings", (self.context_length, d))):
+            if tuple(shapes.get(key, ())) != want:
+                raise ValueError(f"the config needs {key} of shape {want}, the file holds "
+                                 f"{tuple(shapes[key]) if key in shapes else 'none'}")
+        blocks = {m.group(1) for m in map(re.compile(r"^blocks\.(\d{1,9})\.").match, shapes) if m}
+        if len(blocks) != self.n_layers:
+            raise ValueError(f"the config has n_layers={self.n_layers}, the file holds weights of {len(blocks)} blocks")
+        if count_parameters:
+            stored = sum(math.prod(shape) for shape in shapes.values())
+            need = self.parameter_count()
+            if need != stored:
+                raise ValueError(f"the config describes {need:,} weight values, the file holds {stored:,}")
 
 
 # ------------------------------------------------------------------------------ the model
@@ -288,8 +161,9 @@ class GPT(Module):
             config = GPTConfig(**kwargs)
         elif kwargs:
             raise TypeError("GPT: pass either a GPTConfig or keyword arguments, not both")
-        if isinstance(config, dict):
-            config = GPTConfig.from_dict(config)
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"GPT: config must be a GPTConfig, got {type(config).__name__} "
+                            "(GPTConfig.from_json reads a model file's config object)")
         self.config = config
         self._tokenizer = None
         self.metadata = {}
@@ -376,16 +250,11 @@ class GPT(Module):
             n = min(n, int(max_windows))
         x = tokens[: n * ctx].reshape(n, ctx)
         y = tokens[1: n * ctx + 1].reshape(n, ctx)
-        was_training = self.training
-        self.eval()
         total = 0.0
-        try:
-            with no_grad():
-                for i in range(0, n, batch_size):
-                    loss = F.cross_entropy(self.forward(x[i:i + batch_size]), y[i:i + batch_size], reduction="sum")
-                    total += float(loss.item())
-        finally:
-            self.train(was_training)
+        with self.evaluating(), no_grad():
+            for i in range(0, n, batch_size):
+                loss = F.cross_entropy(self.forward(x[i:i + batch_size]), y[i:i + batch_size], reduction="sum")
+                total += float(loss.item())
         return total / (n * ctx)
 
     # ---------------------------------------------------------------- generation
@@ -407,34 +276,55 @@ class GPT(Module):
         ``stop_token`` (an id or a collection of ids): stop after a row produces one (the
         other rows of a batch are then filled with that id until all rows have stopped).
         """
-        ids = _id_array(prompt_ids, "GPT.generate")
+        ids = self._prompt_array(prompt_ids)
         squeeze = ids.ndim == 1
         if squeeze:
             ids = ids[None, :]
-        if ids.shape[1] == 0:
+        max_new_tokens = self._new_token_count(max_new_tokens, ids.shape)
+        temperature, top_k, top_p = sampling_args(temperature, top_k, top_p, "GPT.generate")
+        stops = self._stop_ids(stop_token)
+        with self.evaluating(), no_grad():
+            out = self._generate_loop(ids, max_new_tokens, (temperature, top_k, top_p), np.random.default_rng(seed),
+                                      use_cache, stops)
+        return out[0] if squeeze else out
+
+    # the argument checks of ``generate``, each with an error that names the argument
+    def _prompt_array(self, prompt_ids) -> np.ndarray:
+        ids = _id_array(prompt_ids, "GPT.generate")
+        if ids.shape[-1] == 0:
             raise ValueError("GPT.generate: the prompt is empty; give at least one token id")
         if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
             raise ValueError(f"GPT.generate: prompt token ids must be in 0..{self.config.vocab_size - 1}")
+        return ids
+
+    @staticmethod
+    def _new_token_count(max_new_tokens, shape: tuple) -> int:
         if isinstance(max_new_tokens, (bool, np.bool_)) or not isinstance(max_new_tokens, (int, np.integer)):
             raise TypeError(f"GPT.generate: max_new_tokens must be an integer, got {max_new_tokens!r}")
         max_new_tokens = int(max_new_tokens)
         if not 0 <= max_new_tokens <= MAX_NEW_TOKENS:
             raise ValueError(f"GPT.generate: max_new_tokens must be in 0..{MAX_NEW_TOKENS:,}, got {max_new_tokens:,}")
-        if ids.shape[0] * (ids.shape[1] + max_new_tokens) > MAX_GENERATED_IDS:
-            raise ValueError(f"GPT.generate: {ids.shape[0]:,} rows x ({ids.shape[1]:,} + max_new_tokens="
+        rows, length = shape
+        if rows * (length + max_new_tokens) > MAX_GENERATED_IDS:
+            raise ValueError(f"GPT.generate: {rows:,} rows x ({length:,} + max_new_tokens="
                              f"{max_new_tokens:,}) token ids is more than the {MAX_GENERATED_IDS:,} one call may "
                              "produce; generate in smaller pieces")
-        temperature, top_k, top_p = _sampling_args(temperature, top_k, top_p, "GPT.generate")
-        stops = None
-        if stop_token is not None:
-            stops = np.atleast_1d(np.asarray(stop_token))
-            if stops.ndim != 1 or stops.size == 0 or stops.dtype.kind not in "iu":
-                raise TypeError(f"GPT.generate: stop_token must be a token id or a list of ids, got {stop_token!r}")
-            if stops.min() < 0 or stops.max() >= self.config.vocab_size:
-                raise ValueError(f"GPT.generate: stop_token {stop_token!r} is outside the vocabulary "
-                                 f"(ids 0..{self.config.vocab_size - 1})")
-            stops = stops.astype(np.int64)
-        rng = np.random.default_rng(seed)
+        return max_new_tokens
+
+    def _stop_ids(self, stop_token):
+        if stop_token is None:
+            return None
+        stops = np.atleast_1d(np.asarray(stop_token))
+        if stops.ndim != 1 or stops.size == 0 or stops.dtype.kind not in "iu":
+            raise TypeError(f"GPT.generate: stop_token must be a token id or a list of ids, got {stop_token!r}")
+        if stops.min() < 0 or stops.max() >= self.config.vocab_size:
+            raise ValueError(f"GPT.generate: stop_token {stop_token!r} is outside the vocabulary "
+                             f"(ids 0..{self.config.vocab_size - 1})")
+        return stops.astype(np.int64)
+
+    def _generate_loop(self, ids: np.ndarray, max_new_tokens: int, sampling: tuple, rng, use_cache: bool,
+                       stops) -> np.ndarray:
+        """The decoding loop of ``generate`` on checked arguments: (batch, T) ids -> (batch, T + new) ids."""
         c = self.config
         ctx = c.context_length
         keep = max(1, ctx - ctx // 4)
@@ -446,31 +336,24 @@ class GPT(Module):
         cache = KVCache(c.n_layers, b, c.n_heads, ctx, c.d_model // c.n_heads,
                         dtype=self.wte.embeddings.dtype) if use_cache else None
         finished = np.zeros(b, dtype=bool)
-        was_training = self.training
-        self.eval()
-        try:
-            with no_grad():
-                for _ in range(max_new_tokens):
-                    if n - start > ctx:
-                        start = n - keep
-                        if cache is not None:
-                            cache.reset()
-                    if cache is not None:
-                        logits = self.forward(out[:, start + cache.length:n], cache=cache, last_only=True)
-                    else:
-                        logits = self.forward(out[:, start:n], last_only=True)
-                    nxt = sample_next(logits.data[:, -1, :], temperature, top_k, top_p, rng)
-                    if stops is not None:
-                        nxt = np.where(finished, stops[0], nxt)
-                        finished |= np.isin(nxt, stops)
-                    out[:, n] = nxt
-                    n += 1
-                    if stops is not None and finished.all():
-                        break
-        finally:
-            self.train(was_training)
-        out = out[:, :n]
-        return out[0] if squeeze else out
+        for _ in range(max_new_tokens):
+            if n - start > ctx:
+                start = n - keep
+                if cache is not None:
+                    cache.reset()
+            if cache is not None:
+                logits = self.forward(out[:, start + cache.length:n], cache=cache, last_only=True)
+            else:
+                logits = self.forward(out[:, start:n], last_only=True)
+            nxt = sample_next(logits.data[:, -1, :], *sampling, rng)
+            if stops is not None:
+                nxt = np.where(finished, stops[0], nxt)
+                finished |= np.isin(nxt, stops)
+            out[:, n] = nxt
+            n += 1
+            if stops is not None and finished.all():
+                break
+        return out[:, :n]
 
     def generate_text(self, prompt: str, max_new_tokens: int, tokenizer=None, **kwargs) -> str:
         """Chapter 12: ``generate`` on a string: encode with the tokenizer, decode prompt + continuation.
@@ -510,13 +393,11 @@ class GPT(Module):
     def from_config(cls, config: dict, weight_shapes: dict | None = None, **_context) -> "GPT":
         """Chapter 12: a new GPT (eval mode) from :meth:`get_config`; what ``load_model`` calls.
 
-        Types are strict (``tie_weights`` must be true/false, sizes integers) and, with
-        ``weight_shapes`` (the file's arrays, name -> shape), the sizes must match the
-        stored weights exactly before anything is allocated. A ValueError otherwise.
+        The config is checked by :meth:`GPTConfig.from_json`: strict types and, with
+        ``weight_shapes`` (the file's arrays, name -> shape), sizes that match the stored
+        weights exactly, before anything is allocated. A ValueError otherwise.
         """
-        gpt_config, dtype = _strict_config(config)
-        if weight_shapes is not None:
-            _check_against_weights(gpt_config, weight_shapes)
+        gpt_config, dtype = GPTConfig.from_json(config, weight_shapes)
         model = cls(gpt_config, dtype=dtype)
         model.eval()
         return model

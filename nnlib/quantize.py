@@ -13,11 +13,11 @@ faster on a CPU; chapter 14 measures it).
 
 ::
 
-    from nnlib.quantize import quantize_model, save_quantized, load_quantized
+    from nnlib.quantize import quantize_model
     qmodel = quantize_model(model)            # a copy; Sequential or GPT
     qmodel.save("mlp_int8.nnlib")             # a Sequential saves like any other (QuantizedDense is registered)
-    save_model(qgpt, "gpt_int8.nnlib")        # a GPT becomes a QuantizedGPT, saved like any model
-    qgpt = load_model("gpt_int8.nnlib")       # either kind (save_quantized/load_quantized do the same)
+    qgpt.save("gpt_int8.nnlib")               # a GPT becomes a QuantizedGPT, saved like any model
+    qgpt = load_model("gpt_int8.nnlib")       # either kind
 
 The symmetric scheme (zero point 0) keeps ``-127..127`` (not -128) so that the
 range is symmetric and ``-q`` never overflows.
@@ -28,7 +28,7 @@ import copy
 
 import numpy as np
 
-from .gpt import GPT, _check_embeddings_and_blocks, _strict_config
+from .gpt import GPT, GPTConfig
 from .layers.base import Layer
 from .saving.registry import register_layer, register_model
 from .layers.core import Dense, activation_name, get_activation
@@ -36,7 +36,7 @@ from .module import Module
 from .engine import Parameter, Tensor
 
 __all__ = ["quantize_per_channel", "dequantize", "QuantizedDense", "quantize_model", "quantized_layers",
-           "QuantizedGPT", "save_quantized", "load_quantized", "weight_bytes"]
+           "QuantizedGPT", "weight_bytes"]
 
 QMAX = 127
 
@@ -257,28 +257,11 @@ class QuantizedGPT(GPT):
         layers = config.pop("quantized_layers", None)
         if not isinstance(layers, list) or len(layers) > 100_000 or not all(isinstance(n, str) for n in layers):
             raise ValueError("quantized_layers must be a list of layer names")
-        gpt_config, dtype = _strict_config(config)
-        if weight_shapes is not None:
-            _check_embeddings_and_blocks(gpt_config, weight_shapes)
+        # the file holds int8 codes and scales, not the float weights a GPT's parameter count describes
+        gpt_config, dtype = GPTConfig.from_json(config, weight_shapes, count_parameters=False)
         model = GPT(gpt_config, dtype=dtype)
         dense = {name for name, m in model.named_modules() if type(m) is Dense}
         if not set(layers) <= dense:
             raise ValueError(f"quantized_layers names layers the GPT does not have: {sorted(set(layers) - dense)[:5]}")
         return quantize_model(model, inplace=True, exclude=dense - set(layers))
 
-
-def save_quantized(model, path) -> str:
-    """Chapter 14: write a quantized Sequential or GPT with ``save_model`` (no optimizer); returns the path."""
-    from .saving.model_file import save_model
-    from .models.sequential import Sequential
-
-    if not isinstance(model, (Sequential, GPT)):
-        raise TypeError(f"save_quantized: expected a Sequential or a GPT, got {type(model).__name__}")
-    return save_model(model, path, include_optimizer=False)
-
-
-def load_quantized(path):
-    """Chapter 14: ``load_model`` for a file written by :func:`save_quantized` (either kind)."""
-    from .saving.model_file import load_model
-
-    return load_model(path, compile=False)

@@ -1,14 +1,13 @@
-"""Chapter 12: text for language models -- the shipped corpus and two tokenizers.
+"""Chapter 12: tokenizers for language models (the corpus itself is :mod:`nnlib.corpus`).
 
-* ``load_corpus(split)``: the course's text corpus (Python's own documentation, see
-  ``data/corpus/README.md``), as one string.
 * ``CharTokenizer``: one id per character. Tiny vocabulary, long sequences.
 * ``BPETokenizer``: byte-level byte-pair encoding (字节对编码), trained from scratch the
   way GPT-2's tokenizer was: start from the 256 byte values, then repeatedly merge the most
   frequent adjacent pair into a new token. Any string round-trips, because every string
   is a sequence of bytes.
 
-Both tokenizers save to and load from JSON (never pickle), so a saved tokenizer is safe to
+Both tokenizers derive from :class:`Tokenizer`, which holds their one file format: JSON
+(never pickle) with a ``format`` name and a ``version``, so a saved tokenizer is safe to
 open and easy to read.
 """
 from __future__ import annotations
@@ -17,54 +16,15 @@ import heapq
 import json
 import re
 import warnings
-from pathlib import Path
-
 import numpy as np
 
 from .saving.files import atomic_write, read_json
 
-__all__ = ["load_corpus", "corpus_path", "CharTokenizer", "BPETokenizer", "PRE_SPLIT_PATTERN",
+__all__ = ["Tokenizer", "CharTokenizer", "BPETokenizer", "PRE_SPLIT_PATTERN",
            "PRE_SPLIT_PATTERNS", "register_pre_split_pattern", "tokenizer_to_dict", "tokenizer_from_dict"]
 
 #: largest tokenizer file read (a BPE tokenizer of 50,000 merges is about 1 MB)
 MAX_TOKENIZER_BYTES = 16 * 1024 * 1024
-
-_SPLITS = ("train", "valid")
-
-
-# ---------------------------------------------------------------------------------------
-# The corpus
-# ---------------------------------------------------------------------------------------
-
-def corpus_path(split: str = "train") -> Path:
-    """Chapter 12: the path of ``data/corpus/<split>.txt`` (split is 'train' or 'valid')."""
-    if split not in _SPLITS:
-        raise ValueError(f"load_corpus: split must be one of {_SPLITS}, got {split!r}")
-    name = f"corpus/{split}.txt"
-    try:
-        from .datasets import data_path
-    except ModuleNotFoundError as exc:  # nnlib.datasets not there: fall back to the repo
-        if exc.name not in (f"{__package__}.datasets", "nnlib.datasets"):
-            raise
-        return Path(__file__).resolve().parent.parent / "data" / name
-    return Path(data_path(name))
-
-
-def load_corpus(split: str = "train") -> str:
-    """Chapter 12: the course's text corpus, 'train' (~1.2 MB) or 'valid' (~0.14 MB).
-
-    English technical prose from Python's documentation (PSF license), printable ASCII
-    plus newline; documents are separated by two blank lines.
-    """
-    path = corpus_path(split)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"load_corpus: {path} is missing; it ships with the course in data/corpus/ "
-            f"(regenerate it with `python scripts/extract_corpus.py`)")
-    # universal newlines: a checkout that turned "\n" into "\r\n" still reads the same text
-    with open(path, encoding="utf-8") as fh:
-        return fh.read()
-
 
 # ---------------------------------------------------------------------------------------
 # Shared helpers
@@ -91,44 +51,75 @@ def _as_id_list(ids, vocab_size: int, who: str) -> list:
     return arr.tolist()
 
 
-def _read_json(path, fmt: str) -> dict:
-    """Read a tokenizer file, checking it is a JSON object of the expected format.
-
-    Only a regular file of at most :data:`MAX_TOKENIZER_BYTES` is read (never a FIFO or a
-    device such as /dev/zero); errors are ValueErrors naming the file.
-    """
-    who = f"{fmt.rsplit('.', 1)[-1]}.load"
-    obj = read_json(path, MAX_TOKENIZER_BYTES, "the tokenizer file", error=ValueError)
-    return _check_format(obj, fmt, f"{who}: {path}")
-
-
-def _check_format(obj, fmt: str, where: str) -> dict:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{where} must hold a JSON object, found {type(obj).__name__}")
-    if obj.get("format") != fmt:
-        raise ValueError(f"{where} has format {str(obj.get('format'))[:80]!r}, expected {fmt!r}")
-    if obj.get("version") != 1 or isinstance(obj.get("version"), bool):
-        version = obj.get("version")
-        raise ValueError(f"{where} has version {version if isinstance(version, int) else str(version)[:20]!r}; "
-                         "this nnlib reads version 1")
-    return obj
-
-
-def _write_json(path, obj: dict) -> None:
-    """Write a tokenizer file atomically: an interrupted save never leaves a half-written file."""
-    text = json.dumps(obj, ensure_ascii=True, indent=1) + "\n"
-    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), "save")
-
-
 def _is_int(x) -> bool:
     return type(x) is int  # not bool, not float
+
+
+class Tokenizer:
+    """Chapter 12: the file format both tokenizers share (``save``/``load``, ``to_dict``/``from_dict``).
+
+    A tokenizer file is one JSON object ``{"format": <the class's format name>, "version": 1,
+    ...}``; a subclass names its format in ``_FORMAT`` and its other entries in ``_ENTRIES``,
+    and implements ``_entries()`` (its state as JSON values) and ``_init_kwargs(obj, where)``
+    (the checked constructor arguments from a file's object). Loading reads only a regular
+    file of at most :data:`MAX_TOKENIZER_BYTES` and never unpickles or runs code; saving is
+    atomic (an interrupted save never leaves a half-written file).
+    """
+
+    _FORMAT = ""
+    _ENTRIES: tuple = ()
+
+    def _entries(self) -> dict:
+        raise NotImplementedError
+
+    @classmethod
+    def _init_kwargs(cls, obj: dict, where: str) -> dict:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        """Chapter 12: the tokenizer as a JSON-ready dict (what ``save`` writes)."""
+        return {"format": self._FORMAT, "version": 1, **self._entries()}
+
+    @classmethod
+    def from_dict(cls, obj, where: str | None = None):
+        """Chapter 12: rebuild a tokenizer from :meth:`to_dict`; a ValueError starting with ``where`` if ``obj`` is bad."""
+        where = cls.__name__ if where is None else where
+        if not isinstance(obj, dict):
+            raise ValueError(f"{where} must hold a JSON object, found {type(obj).__name__}")
+        if obj.get("format") != cls._FORMAT:
+            raise ValueError(f"{where} has format {str(obj.get('format'))[:80]!r}, expected {cls._FORMAT!r}")
+        if obj.get("version") != 1 or isinstance(obj.get("version"), bool):
+            version = obj.get("version")
+            raise ValueError(f"{where} has version {version if isinstance(version, int) else str(version)[:20]!r}; "
+                             "this nnlib reads version 1")
+        unknown = sorted(set(obj) - {"format", "version", *cls._ENTRIES})
+        if unknown:
+            raise ValueError(f"{where}: unknown entries {unknown[:5]}")
+        kwargs = cls._init_kwargs(obj, where)
+        try:
+            return cls(**kwargs)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
+    def save(self, path) -> None:
+        """Chapter 12: write the tokenizer to a JSON file, atomically."""
+        text = json.dumps(self.to_dict(), ensure_ascii=True, indent=1) + "\n"
+        atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), "save")
+
+    @classmethod
+    def load(cls, path):
+        """Chapter 12: read a tokenizer written by ``save``; a ValueError (naming the file) if it is bad."""
+        who = f"{cls._FORMAT.rsplit('.', 1)[-1]}.load"
+        obj = read_json(path, MAX_TOKENIZER_BYTES, "the tokenizer file", error=ValueError)
+        return cls.from_dict(obj, f"{who}: {path}")
+
 
 
 # ---------------------------------------------------------------------------------------
 # Character tokenizer
 # ---------------------------------------------------------------------------------------
 
-class CharTokenizer:
+class CharTokenizer(Tokenizer):
     """Chapter 12: one token per character (字符级分词器).
 
     ``CharTokenizer.train(text)`` takes the sorted set of characters in ``text`` as the
@@ -137,6 +128,7 @@ class CharTokenizer:
     """
 
     _FORMAT = "nnlib.text.CharTokenizer"
+    _ENTRIES = ("chars", "unk")
 
     def __init__(self, chars, unk: str | None = None):
         chars = list(chars)
@@ -231,35 +223,17 @@ class CharTokenizer:
         cps = self._codes[np.asarray(ids, dtype=np.int64)]
         return cps.tobytes().decode("utf-32-le", "surrogatepass")
 
-    def to_dict(self) -> dict:
-        """Chapter 12: the tokenizer as a JSON-ready dict (what ``save`` writes)."""
-        return {"format": self._FORMAT, "version": 1, "chars": list(self._chars), "unk": self.unk}
+    def _entries(self) -> dict:
+        return {"chars": list(self._chars), "unk": self.unk}
 
     @classmethod
-    def from_dict(cls, obj, where: str = "CharTokenizer") -> "CharTokenizer":
-        """Chapter 12: rebuild a tokenizer from :meth:`to_dict`; ValueError if ``obj`` is bad."""
-        obj = _check_format(obj, cls._FORMAT, where)
-        unknown = sorted(set(obj) - {"format", "version", "chars", "unk"})
-        if unknown:
-            raise ValueError(f"{where}: unknown entries {unknown[:5]}")
+    def _init_kwargs(cls, obj: dict, where: str) -> dict:
         chars, unk = obj.get("chars"), obj.get("unk")
         if not isinstance(chars, list):
             raise ValueError(f"{where}: 'chars' must be a list of characters")
         if unk is not None and not isinstance(unk, str):
             raise ValueError(f"{where}: 'unk' must be a character or null")
-        try:
-            return cls(chars, unk=unk)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{where}: {exc}") from None
-
-    def save(self, path) -> None:
-        """Chapter 12: write the tokenizer to a JSON file."""
-        _write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path) -> "CharTokenizer":
-        """Chapter 12: read a tokenizer written by ``save``; ValueError (naming the file) if it is bad."""
-        return cls.from_dict(_read_json(path, cls._FORMAT), f"CharTokenizer.load: {path}")
+        return {"chars": chars, "unk": unk}
 
 
 # ---------------------------------------------------------------------------------------
@@ -349,7 +323,7 @@ def _pair_keys(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return (arr[idx].astype(np.int64) << 32) | arr[idx + 1].astype(np.int64)
 
 
-class BPETokenizer:
+class BPETokenizer(Tokenizer):
     """Chapter 12: byte-level byte-pair-encoding tokenizer (BPE, 字节对编码), GPT-2 style.
 
     Ids 0..255 are the raw bytes; id ``256 + k`` is the k-th learned merge; special tokens
@@ -358,6 +332,7 @@ class BPETokenizer:
     """
 
     _FORMAT = "nnlib.text.BPETokenizer"
+    _ENTRIES = ("pre_split", "pattern", "pattern_name", "special_tokens", "merges")
 
     def __init__(self, merges=(), special_tokens=None, pre_split: bool = True,
                  pattern: str | None = None):
@@ -731,33 +706,21 @@ class BPETokenizer:
 
     # -- saving --------------------------------------------------------------------------
 
-    def to_dict(self) -> dict:
-        """Chapter 12: the tokenizer as a JSON-ready dict (what ``save`` writes).
-
-        The pre-split pattern is stored by NAME (a key of :data:`PRE_SPLIT_PATTERNS`);
-        a custom regex must be registered first with :func:`register_pre_split_pattern`.
-        """
+    def _entries(self) -> dict:
+        """The pre-split pattern is stored by NAME (a key of :data:`PRE_SPLIT_PATTERNS`);
+        a custom regex must be registered first with :func:`register_pre_split_pattern`."""
         name = _pattern_name(self.pattern)
         if name is None:
             raise ValueError("BPETokenizer.save: the tokenizer uses a custom pre-split pattern; files store a "
                              "pattern's name, never the regex: register it first with "
                              "nnlib.text.register_pre_split_pattern('my-pattern', pattern)")
-        return {"format": self._FORMAT, "version": 1, "pre_split": self.pre_split, "pattern_name": name,
+        return {"pre_split": self.pre_split, "pattern_name": name,
                 "special_tokens": dict(self.special_tokens), "merges": [list(m) for m in self.merges]}
 
     @classmethod
-    def from_dict(cls, obj, where: str = "BPETokenizer") -> "BPETokenizer":
-        """Chapter 12: rebuild a tokenizer from :meth:`to_dict`; ValueError if ``obj`` is bad.
-
-        The pattern is looked up by name in :data:`PRE_SPLIT_PATTERNS`; a regex in the
-        file (older files) is accepted only if it equals one of those, and is never compiled
-        as given.
-        """
-        obj = _check_format(obj, cls._FORMAT, where)
-        unknown = sorted(set(obj) - {"format", "version", "pre_split", "pattern", "pattern_name",
-                                     "special_tokens", "merges"})
-        if unknown:
-            raise ValueError(f"{where}: unknown entries {unknown[:5]}")
+    def _init_kwargs(cls, obj: dict, where: str) -> dict:
+        """The pattern is looked up by name in :data:`PRE_SPLIT_PATTERNS`; a regex in the
+        file is accepted only if it equals one of those, and is never compiled as given."""
         merges, special = obj.get("merges"), obj.get("special_tokens", {})
         pre_split = obj.get("pre_split", True)
         if not isinstance(merges, list) or not all(isinstance(m, list) for m in merges):
@@ -783,19 +746,7 @@ class BPETokenizer:
             pattern = legacy
         else:
             pattern = None
-        try:
-            return cls(merges, special_tokens=special, pre_split=pre_split, pattern=pattern)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{where}: {exc}") from None
-
-    def save(self, path) -> None:
-        """Chapter 12: write the tokenizer to a JSON file (merges, specials, the pattern's name)."""
-        _write_json(path, self.to_dict())
-
-    @classmethod
-    def load(cls, path) -> "BPETokenizer":
-        """Chapter 12: read a tokenizer written by ``save``; ValueError (naming the file) if it is bad."""
-        return cls.from_dict(_read_json(path, cls._FORMAT), f"BPETokenizer.load: {path}")
+        return {"merges": merges, "special_tokens": special, "pre_split": pre_split, "pattern": pattern}
 
 
 def tokenizer_to_dict(tokenizer) -> dict:

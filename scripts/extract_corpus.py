@@ -247,7 +247,7 @@ the files are committed so that every machine trains on exactly the same text.
 - **Regenerate**: `python scripts/extract_corpus.py` (check only: `--check`). Another Python
   version gives slightly different text; keep the committed files unless you mean to change
   the corpus.
-- **Load**: `from nnlib.text import load_corpus; text = load_corpus("train")`.
+- **Load**: `from nnlib.corpus import load_corpus; text = load_corpus("train")`.
 """
 
 

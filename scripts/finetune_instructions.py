@@ -39,10 +39,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import nnlib  # noqa: E402
 from nnlib import functional as F  # noqa: E402
 from nnlib.datasets import data_path  # noqa: E402
-from nnlib.gpt import GPT, sample_batch  # noqa: E402
+from nnlib.corpus import load_corpus, sample_batch  # noqa: E402
+from nnlib.gpt import GPT  # noqa: E402
 from nnlib.lora import apply_lora, lora_parameters  # noqa: E402
 from nnlib.optim import AdamW, warmup_cosine_lr  # noqa: E402
-from nnlib.text import load_corpus  # noqa: E402
 
 OUT = os.path.join(ROOT, "data", "checkpoints", "llm_finetuning_runs.json")
 STEPS = 300

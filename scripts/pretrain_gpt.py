@@ -36,10 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 import nnlib  # noqa: E402
 import nnlib.memory  # noqa: E402
-from nnlib.gpt import GPT, GPTConfig, ngram_baselines, sample_batch  # noqa: E402
+from nnlib.corpus import load_corpus, sample_batch  # noqa: E402
+from nnlib.gpt import GPT, GPTConfig  # noqa: E402
+from nnlib.ngram import ngram_baselines  # noqa: E402
 from nnlib.optim import AdamW, clip_grad_norm, warmup_cosine_lr  # noqa: E402
 from nnlib.parallel import parallel_backward  # noqa: E402
-from nnlib.text import CharTokenizer, load_corpus  # noqa: E402
+from nnlib.text import CharTokenizer  # noqa: E402
 
 PROMPTS = ["The ", "A list is", "def ", "The return value", "Exceptions"]
 

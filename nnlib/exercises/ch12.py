@@ -12,7 +12,9 @@ import math
 import numpy as np
 
 from nnlib.checks import Problem, check_labelled_cases, describe_difference, run_check
-from nnlib.gpt import GPT, GPTConfig, sample_batch, sample_next
+from nnlib.corpus import sample_batch
+from nnlib.gpt import GPT, GPTConfig
+from nnlib.sampling import sample_next
 from nnlib.optim import AdamW
 from nnlib.text import BPETokenizer, CharTokenizer
 
@@ -95,8 +97,8 @@ def check_shift_batch(shift_batch, train_ids, valid_ids):
         ("windows at 0 and 3 of 0..9, T=4: y is x one token later", (np.arange(10), np.array([0, 3]), 4),
          (np.array([[0, 1, 2, 3], [3, 4, 5, 6]]), np.array([[1, 2, 3, 4], [4, 5, 6, 7]]))),
         ("the last window possible", (np.arange(6), np.array([1]), 4), (np.array([[1, 2, 3, 4]]), np.array([[2, 3, 4, 5]]))),
-        ("nnlib.gpt.sample_batch, 8 windows of 64", a1, e1),
-        ("nnlib.gpt.sample_batch, 3 windows of 128", a2, e2),
+        ("nnlib.corpus.sample_batch, 8 windows of 64", a1, e1),
+        ("nnlib.corpus.sample_batch, 3 windows of 128", a2, e2),
     ], names=("x", "y"))
 
 
@@ -397,7 +399,7 @@ def _top_p(z, p):
 def check_top_p_filter(top_p_filter, logits):
     """Chapter 12: keep the nucleus (most likely tokens until their probabilities reach ``p``); then draw from it.
 
-    After the cases, 300 draws of ``nnlib.gpt.sample_next(logits, top_p=0.9)`` must all lie in the
+    After the cases, 300 draws of ``nnlib.sampling.sample_next(logits, top_p=0.9)`` must all lie in the
     learner's nucleus.
     """
     rng = np.random.default_rng(2)

@@ -11,8 +11,8 @@ These are the pieces of a GPT (chapter 12):
   ``x = x + attn(ln1(x)); x = x + mlp(ln2(x))`` with a 4x-wide GELU MLP.
 
 The layers call the fused operations of :mod:`nnlib.attention` (``embedding``,
-``layer_norm``, ``scaled_dot_product_attention``), whose backward passes are
-written by hand. Weights follow nnlib's Keras layout:
+``layer_norm``, ``scaled_dot_product_attention``, ``fused_self_attention``), whose
+backward passes are written by hand. Weights follow nnlib's Keras layout:
 Dense kernels are (in_features, out_features).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import initializers
-from ..attention import (LayerKVCache, _additive_mask, attention_backward, attention_forward, causal_mask, embedding, layer_norm,
+from ..attention import (LayerKVCache, additive_mask, causal_mask, embedding, fused_self_attention, layer_norm,
                          scaled_dot_product_attention)
 from ..engine import Parameter, Tensor, as_tensor, is_grad_enabled
 from .base import Layer
@@ -220,12 +220,14 @@ class MultiHeadAttention(Layer):
         mask_t = mask if isinstance(mask, Tensor) and mask.requires_grad and is_grad_enabled() else None
         if context is None and cache is None and self._plain_projections():
             who = f"layer {self.name!r} (MultiHeadAttention)"
-            add = None if mask is None else _additive_mask(mask, x.dtype, who)
+            add = None if mask is None else additive_mask(mask, x.dtype, who)
             if causal:
                 keep = causal_mask(x.shape[1], x.shape[1], x.dtype)
                 add = keep if add is None else _with_causal(add, keep, who)
-            out, weights = _fused_self_attention(x, self.q_proj, self.k_proj, self.v_proj, h, add, p, who,
-                                                 mask_t=mask_t)
+            projections = (self.q_proj, self.k_proj, self.v_proj)
+            out, weights = fused_self_attention(x, [d.kernel for d in projections],
+                                                [d.bias for d in projections if d.bias is not None], h, add, p,
+                                                who, mask_t=mask_t)
             out = self.out_proj(out)
             return (out, weights) if need_weights else out
         q = _SplitHeads.split(self.q_proj(x), h)
@@ -251,7 +253,7 @@ class MultiHeadAttention(Layer):
             else:
                 keep = causal_mask(q.shape[2], k.shape[2], q.dtype)
                 who = f"layer {self.name!r} (MultiHeadAttention)"
-                combined = _with_causal(_additive_mask(mask, q.dtype, who), keep, who)
+                combined = _with_causal(additive_mask(mask, q.dtype, who), keep, who)
                 # keep the learned mask in the graph: mask + causal (a constant) passes its gradient through
                 mask = combined if mask_t is None else mask_t + Tensor(keep)
         result = scaled_dot_product_attention(q, k, v, mask=mask, is_causal=is_causal, dropout_p=p,
@@ -272,68 +274,6 @@ class MultiHeadAttention(Layer):
         config.update(d_model=self.d_model, num_heads=self.num_heads, dropout=self.dropout,
                       causal=self.causal, use_bias=self.use_bias)
         return config
-
-
-def _fused_self_attention(x: Tensor, q_proj: Dense, k_proj: Dense, v_proj: Dense, n_heads: int, add,
-                          dropout_p: float, who: str = "MultiHeadAttention", mask_t: Tensor | None = None):
-    """Self-attention from ``x`` (B, T, d) up to the merged heads (B, T, d), as one graph node.
-
-    ``mask_t``: the float mask Tensor behind ``add`` when it requires grad; it becomes
-    a parent and receives the scores' gradient (summed over broadcast axes).
-
-    The three projections run as one matmul with the kernels side by side
-    (d, 3d); the heads are strided views of its output, so nothing is split or
-    copied; the backward pass writes the three gradients into one (B, T, 3d)
-    buffer and runs one matmul for each of x and the kernels. Returns
-    ``(tensor, attention weights)``. The same math as the unfused path.
-    """
-    b, t, d = x.shape
-    hd = d // n_heads
-    xd = x.data
-    x2 = xd.reshape(b * t, d)
-    projections = (q_proj, k_proj, v_proj)
-    kernels = [pr.kernel for pr in projections]
-    biases = [pr.bias for pr in projections if pr.bias is not None]
-    # 1/sqrt(hd) is folded into the query kernel and bias (d*d numbers, not B*H*T*T scores)
-    scale = 1.0 / math.sqrt(hd)
-    w = np.concatenate([k.data for k in kernels], axis=1)
-    w[:, :d] *= scale
-    qkv = x2 @ w
-    if biases:
-        bias = np.concatenate([bb.data for bb in biases])
-        bias[:d] *= scale
-        qkv += bias
-    heads = qkv.reshape(b, t, 3, n_heads, hd).transpose(2, 0, 3, 1, 4)  # (3, B, H, T, hd) view
-    qd, kd, vd = heads[0], heads[1], heads[2]
-    out4, saved = attention_forward(qd, kd, vd, add, 1.0, dropout_p, who=who)
-    out = out4.transpose(0, 2, 1, 3).reshape(b, t, d)
-    parents = (x, *kernels, *biases) + (() if mask_t is None else (mask_t,))
-
-    def backward(g):
-        g4 = g.reshape(b, t, n_heads, hd).transpose(0, 2, 1, 3)
-        gqkv = np.empty((b, t, 3, n_heads, hd), dtype=qkv.dtype)
-        gheads = gqkv.transpose(2, 0, 3, 1, 4)
-        gmask = None
-        if mask_t is None:
-            attention_backward(g4, qd, kd, vd, saved, 1.0, out=(gheads[0], gheads[1], gheads[2]))
-        else:  # the mask is added after the scaling (folded into q), so its gradient is the scores'
-            gmask = attention_backward(g4, qd, kd, vd, saved, 1.0, out=(gheads[0], gheads[1], gheads[2]),
-                                       need_mask=True)[3]
-        g2 = gqkv.reshape(b * t, 3 * d)
-        grads = [(g2 @ w.T).reshape(xd.shape) if x.requires_grad else None]
-        gw = x2.T @ g2 if any(k.requires_grad for k in kernels) else None
-        if gw is not None:
-            gw[:, :d] *= scale  # the query kernel was used scaled
-        grads += [np.ascontiguousarray(gw[:, i * d:(i + 1) * d]) if k.requires_grad else None
-                  for i, k in enumerate(kernels)]
-        if biases:
-            gb = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
-            gb[:d] *= scale
-            grads += [gb[i * d:(i + 1) * d].copy() if bb.requires_grad else None for i, bb in enumerate(biases)]
-        if mask_t is not None:
-            grads.append(gmask)  # in the scores' shape (B, H, T, T); the engine sums it back to the mask's
-        return tuple(grads)
-    return Tensor.from_op(out, parents, backward), saved[0]
 
 
 _GELU_C, _GELU_A = F.GELU_TANH_C, F.GELU_TANH_A  # GELU's tanh form (GPT-2's), defined once in nnlib.functional

@@ -9,7 +9,8 @@ import pytest
 from nnlib.datasets import data_path
 from nnlib.exercises import ch12
 from nnlib.gpt import GPT
-from nnlib.text import CharTokenizer, load_corpus
+from nnlib.corpus import load_corpus
+from nnlib.text import CharTokenizer
 from tests.course import exercise_harness
 from tests.course.exercise_harness import FAILED, NOT_ATTEMPTED, PASSED, load_solution, stub
 

@@ -28,7 +28,8 @@ import nnlib
 import nnlib.gpt
 import nnlib.saving.files as files_mod
 from nnlib.export import load_safetensors, run_onnx, save_onnx, save_safetensors, to_onnx
-from nnlib.gpt import GPT, sample_next
+from nnlib.gpt import GPT
+from nnlib.sampling import sample_next
 from nnlib.saving.archive import save_archive
 from nnlib.saving.files import ModelFileError
 from nnlib.layers import (BatchNormalization, Conv1D, Conv2D, Conv2DTranspose, Dense, Flatten, MaxPooling2D, registered_layers)

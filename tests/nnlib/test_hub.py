@@ -17,7 +17,7 @@ import pytest
 
 from nnlib.hub import bytes_to_unicode, load_pretrained, save_pretrained
 from nnlib.saving.files import ModelFileError
-from nnlib.text import load_corpus
+from nnlib.corpus import load_corpus
 
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")

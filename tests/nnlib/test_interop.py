@@ -9,7 +9,8 @@ import torch.nn.functional as TF
 
 import nnlib
 from nnlib import functional as F
-from nnlib.gpt import GPT, GPTConfig, sample_batch
+from nnlib.corpus import sample_batch
+from nnlib.gpt import GPT, GPTConfig
 from nnlib.interop import from_torch, to_torch
 from nnlib.layers import BatchNormalization, Dense, Dropout
 from nnlib.models import Sequential

@@ -13,7 +13,8 @@ GLIBC = _glibc() is not None
 # A small GPT training loop; prints the minor page faults per step once warm.
 FAULTS_PER_STEP = textwrap.dedent("""
     import resource, numpy as np, nnlib
-    from nnlib.gpt import GPT, GPTConfig, sample_batch
+    from nnlib.corpus import sample_batch
+    from nnlib.gpt import GPT, GPTConfig
     from nnlib.optim import AdamW
     nnlib.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=65, context_length=64, d_model=64, n_heads=4, n_layers=2))

@@ -15,8 +15,8 @@ from nnlib.gpt import GPT
 from nnlib.saving.files import ModelFileError
 from nnlib.layers import Dense
 from nnlib.models import Sequential, load_model
-from nnlib.quantize import (QuantizedDense, QuantizedGPT, dequantize, load_quantized, quantize_model, quantize_per_channel,
-                            quantized_layers, save_quantized, weight_bytes)
+from nnlib.quantize import (QuantizedDense, QuantizedGPT, dequantize, quantize_model, quantize_per_channel,
+                            quantized_layers, weight_bytes)
 from tests.parity import check_parity
 
 TINY = dict(vocab_size=13, context_length=8, d_model=16, n_heads=2, n_layers=2)
@@ -92,8 +92,6 @@ def test_quantize_sequential_copy_size_accuracy_and_file(tmp_path):
     back = load_model(path)
     assert type(back.layers[0]) is QuantizedDense and back.layers[0].kernel_q.dtype == np.int8
     np.testing.assert_array_equal(back.predict(x, verbose=0), got)
-    save_quantized(qmodel, tmp_path / "q2.nnlib")
-    np.testing.assert_array_equal(load_quantized(tmp_path / "q2.nnlib").predict(x, verbose=0), got)
     nnlib.manual_seed(0)
     big = Sequential([Dense(64, activation="relu", input_shape=(30,)), Dense(64, activation="relu"), Dense(1)])
     big.save(tmp_path / "f.nnlib")
@@ -109,8 +107,8 @@ def test_quantize_gpt_and_file(tmp_path):
     assert len(names) == 2 * 6 and "blocks.0.attn.q_proj" in names and "blocks.1.mlp_out" in names
     ids = np.random.default_rng(0).integers(0, 13, size=(2, 8))
     assert np.abs(qgpt(ids).data - gpt(ids).data).max() < 0.05
-    path = save_quantized(qgpt, tmp_path / "g.nnlib")
-    back = load_quantized(path)
+    path = qgpt.save(tmp_path / "g.nnlib")
+    back = load_model(path)
     np.testing.assert_array_equal(back(ids).data, qgpt(ids).data)
     np.testing.assert_array_equal(back.generate(ids[0, :3], 5, seed=1), qgpt.generate(ids[0, :3], 5, seed=1))
     # one format: load_model reads it back as a QuantizedGPT (a GPT whose projections are int8)
@@ -153,7 +151,7 @@ def test_exclude_keeps_layers_in_float(tmp_path):
     gpt = GPT(**TINY)
     qg = quantize_model(gpt, exclude=["blocks.0.mlp_in", "block1_attn_q"])
     assert len(quantized_layers(qg)) == 10 and "blocks.0.mlp_in" not in quantized_layers(qg)
-    back = load_quantized(save_quantized(qg, tmp_path / "p.nnlib"))
+    back = load_model(qg.save(tmp_path / "p.nnlib"))
     assert quantized_layers(back) == quantized_layers(qg)
     ids = np.arange(8)[None] % 13
     np.testing.assert_array_equal(back(ids).data, qg(ids).data)

@@ -13,14 +13,14 @@ import re
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from nnlib import text as T
-from nnlib.text import BPETokenizer, CharTokenizer, load_corpus
+from nnlib.corpus import load_corpus
+from nnlib.text import BPETokenizer, CharTokenizer
 
 ROOT = REPO_ROOT
 FAST = settings(max_examples=60, deadline=None, derandomize=True)
@@ -308,7 +308,7 @@ def test_bpe_deterministic_across_hash_seeds():
     sample = load_corpus("valid")[:20_000]
     merges = BPETokenizer.train(sample, 300).merges
     assert merges == BPETokenizer.train(sample, 300).merges
-    code = ("from nnlib.text import BPETokenizer, load_corpus; "
+    code = ("from nnlib.corpus import load_corpus; from nnlib.text import BPETokenizer; "
             "print(BPETokenizer.train(load_corpus('valid')[:20000], 300).merges)")
     env = dict(os.environ, PYTHONHASHSEED="12345")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -24,7 +24,7 @@ from nnlib.datasets import data_path
 from nnlib.gpt import GPT
 from nnlib.layers import Dense
 from nnlib.models import Sequential
-from nnlib.quantize import quantize_model, save_quantized
+from nnlib.quantize import quantize_model
 
 TIMEOUT = 20
 
@@ -339,7 +339,7 @@ def test_stop_releases_the_port_and_ends_the_threads():
 def test_serves_model_files(tmp_path):
     model = _mlp()
     model.save(tmp_path / "mlp.nnlib")
-    save_quantized(quantize_model(model), tmp_path / "mlp_int8.nnlib")
+    quantize_model(model).save(tmp_path / "mlp_int8.nnlib")
     x = [[0.5, -1.0, 2.0, 0.0]]
     for name in ("mlp", "mlp_int8"):
         with serve.start(str(tmp_path / f"{name}.nnlib"), port=0) as server:
@@ -354,7 +354,7 @@ def test_load_any_reads_every_kind_of_file(tmp_path):
     nnlib.manual_seed(0)
     gpt = GPT(vocab_size=13, context_length=8, d_model=16, n_heads=2, n_layers=1)
     gpt.save(tmp_path / "g.nnlib")
-    save_quantized(quantize_model(gpt), tmp_path / "gq.nnlib")
+    quantize_model(gpt).save(tmp_path / "gq.nnlib")
     _mlp().save(tmp_path / "m.nnlib")
     assert isinstance(serve._load_any(tmp_path / "g.nnlib"), GPT)
     assert serve._load_any(tmp_path / "gq.nnlib").blocks[0].mlp_in.kernel_q.dtype == np.int8
