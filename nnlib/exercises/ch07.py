@@ -223,8 +223,8 @@ def check_stop_at_accuracy(StopAtAccuracy, build_model=None, X=None, y=None) -> 
             except Exception:
                 pass
             if not out.getvalue():
-                passed = check_cases(name, run, cases, mistakes,
-                                     show=lambda a: f"accuracies {list(a[0])}, target {a[1]}")
+                check_cases(name, run, cases, mistakes,
+                            show=lambda a: f"accuracies {list(a[0])}, target {a[1]}")
         line = out.getvalue().strip()
         if not line.startswith("✅") or build_model is None:
             print(line.replace("_MissingKey", "KeyError"))

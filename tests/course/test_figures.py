@@ -11,7 +11,6 @@ from tests import REPO_ROOT
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 

@@ -3,7 +3,6 @@
 from tests import REPO_ROOT
 import importlib.util
 import json
-from pathlib import Path
 
 import nbformat
 import pytest

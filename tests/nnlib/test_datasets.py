@@ -3,7 +3,6 @@ from __future__ import annotations
 from tests import REPO_ROOT
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
