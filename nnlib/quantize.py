@@ -214,9 +214,8 @@ def quantize_model(model, inplace: bool = False, exclude=()):
     else:  # an inference copy: the optimizer (and its state) is not copied
         opt = getattr(model, "optimizer", None)
         target = copy.deepcopy(model, memo={} if opt is None else {id(opt): None})
-    if "_compiled" in vars(target):
-        target._compiled = False
-        target.optimizer = None
+    if hasattr(target, "uncompile"):  # a Sequential (a GPT is never compiled)
+        target.uncompile()
     _replace_dense(target, "", exclude, set())
     if isinstance(target, GPT) and quantized_layers(target):
         target.__class__ = QuantizedGPT      # same object, saved and loaded as a quantized GPT

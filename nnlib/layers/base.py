@@ -122,8 +122,8 @@ class Layer(Module):
         frozen = [] if self.trainable else [p.data for p in self.parameters()]
         return frozen + [b for _, b in self.named_buffers()]
 
-    def _weight_slots(self) -> list:
-        """(kind, owner, key) for every weight in Keras order: Parameters, then buffers."""
+    def weight_slots(self) -> list:
+        """Chapter 06: (kind, owner, key) for every weight in Keras order: Parameters, then buffers."""
         slots = [("param", p, None) for p in self.parameters()]
         for module in self.modules():
             for key, _ in module.named_buffers(recurse=False):
@@ -137,13 +137,13 @@ class Layer(Module):
         moving_variance], Keras' order.
         """
         out = []
-        for kind, owner, key in self._weight_slots():
+        for kind, owner, key in self.weight_slots():
             out.append(owner.data.copy() if kind == "param" else owner.get_buffer(key).copy())
         return out
 
     def set_weights(self, weights) -> None:
         """Chapter 06: replace the weights (same order as ``get_weights``) with arrays of the same shapes."""
-        slots = self._weight_slots()
+        slots = self.weight_slots()
         weights = list(weights)
         if len(weights) != len(slots):
             raise ValueError(
@@ -166,7 +166,7 @@ class Layer(Module):
     def count_params(self) -> int:
         """Chapter 06: number of values in the layer's weights (buffers included, as Keras counts)."""
         total = 0
-        for kind, owner, key in self._weight_slots():
+        for kind, owner, key in self.weight_slots():
             total += owner.data.size if kind == "param" else owner.get_buffer(key).size
         return int(total)
 

@@ -246,7 +246,7 @@ class Sequential(Model):
         for layer in self.layers:
             shape = layer.compute_output_shape(shape)
             rows.append((f"{layer.name} ({type(layer).__name__})", _shape_text(shape), f"{layer.count_params():,}"))
-            for kind, owner, key in layer._weight_slots():
+            for kind, owner, key in layer.weight_slots():
                 arr = owner.data if kind == "param" else owner.get_buffer(key)
                 if kind == "param" and layer.trainable and self.trainable:
                     trainable += arr.size

@@ -274,6 +274,17 @@ class Model(Module):
         return self._compiled
 
     @property
+    def compiled_metrics(self) -> list:
+        """Chapter 07: the metrics as ``compile`` received them (names or functions), in order."""
+        return list(getattr(self, "_metric_specs", []))
+
+    def uncompile(self) -> None:
+        """Chapter 14: forget ``compile``'s optimizer: an inference copy that must be compiled again to train."""
+        self._compiled = False
+        self.optimizer = None
+        self._attached_optimizer = None
+
+    @property
     def metrics_names(self) -> list:
         """Chapter 07: ['loss', *metric names], the order ``evaluate`` returns them in."""
         names = ["loss"]

@@ -62,7 +62,7 @@ def _compile_config(model):
     if loss is None:
         problems.append(f"loss {model.loss!r}")
     metrics = []
-    for m in model._metric_specs:
+    for m in model.compiled_metrics:
         if isinstance(m, str):
             metrics.append(m)
         else:

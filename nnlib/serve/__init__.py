@@ -54,7 +54,7 @@ KV cache.
 from __future__ import annotations
 
 from .client import latency_summary, load_test
-from .server import API_ROUTES, ROUTES, ModelServer, _load_any, main, start
+from .server import API_ROUTES, ROUTES, ModelServer, main, start
 from .validation import ApiError, parse_json, validate_generate, validate_predict
 
 __all__ = ["ModelServer", "start", "main", "ApiError", "validate_predict", "validate_generate", "parse_json",

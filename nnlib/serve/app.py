@@ -131,11 +131,11 @@ def build_app(server) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app):
-        await server._startup()
+        await server.startup()
         try:
             yield
         finally:
-            await server._shutdown()
+            await server.shutdown()
 
     app = FastAPI(title=f"nnlib.serve: {server.name}", version=server.version, lifespan=lifespan,
                   description="A model served by nnlib (chapter 14). Every error is `{\"error\": \"...\"}`.",

@@ -30,13 +30,6 @@ ROUTES = {**API_ROUTES, "/metrics": "GET", "/docs": "GET", "/openapi.json": "GET
 STATS_BATCHES = 10_000
 
 
-def _load_any(path):
-    """Chapter 14: load any nnlib model file (Sequential, GPT, quantized) with ``load_model``, for inference."""
-    from ..models import load_model
-
-    return load_model(os.fspath(path), compile=False)
-
-
 def _integer(name: str, value, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
         raise ValueError(f"ModelServer: {name} must be an integer in {lo}..{hi}, got {value!r}")
@@ -94,8 +87,10 @@ class ModelServer:
         if not isinstance(batching, bool):
             raise ValueError(f"ModelServer: batching must be True or False, got {batching!r}")
         if isinstance(model, (str, os.PathLike)):
+            from ..models import load_model  # any nnlib model file: Sequential, GPT, quantized
+
             path = os.fspath(model)
-            model = _load_any(path)
+            model = load_model(path, compile=False)
             name = name or os.path.splitext(os.path.basename(path))[0]
         self.model = model
         self.is_gpt = isinstance(model, GPT)
@@ -178,7 +173,8 @@ class ModelServer:
         self.metrics.observe_batch(len(x))
         return out
 
-    async def _startup(self) -> None:
+    async def startup(self) -> None:
+        """Chapter 14: start the model's worker thread (and the batching loop); the app's lifespan calls it."""
         loop = asyncio.get_running_loop()
         # one worker thread runs the model (and parses big bodies): the event loop never computes
         loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nnlib-serve-model"))
@@ -197,7 +193,8 @@ class ModelServer:
         could still join it. Counted over every route, so it errs towards waiting."""
         return self.metrics.in_flight - self._queue.qsize() - collected
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
+        """Chapter 14: stop the batching loop; the app's lifespan calls it when the server stops."""
         if self._batcher is not None:
             self._batcher.cancel()
             try:

@@ -824,3 +824,18 @@ def test_input_helpers_are_one_module():
         inputs.to_numeric_array(pd.DataFrame({"a": ["x"]}), "x", "fit")
     with pytest.raises(ValueError, match="1 NaN or infinite value .the first in row 1"):
         inputs.check_finite(np.array([1.0, np.nan]), "x", "fit")
+
+
+def test_uncompile_gives_an_inference_model_that_must_be_compiled_again():
+    import numpy as np
+    from nnlib.layers import Dense
+    from nnlib.models import Sequential
+
+    model = Sequential([Dense(2, input_shape=(3,))])
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    assert model.compiled and model.compiled_metrics == ["mae"] and model.optimizer_attached
+    model.uncompile()
+    assert not model.compiled and model.optimizer is None and not model.optimizer_attached
+    assert model.predict(np.ones((1, 3), np.float32)).shape == (1, 2)
+    with pytest.raises(RuntimeError, match="compiled first"):
+        model.fit(np.ones((4, 3), np.float32), np.ones((4, 2), np.float32), epochs=1, verbose=0)

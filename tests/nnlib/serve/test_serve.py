@@ -350,18 +350,20 @@ def test_serves_model_files(tmp_path):
             assert call(server.url + "/v1/models")[1]["data"][0]["quantized"] == (name == "mlp_int8")
 
 
-def test_load_any_reads_every_kind_of_file(tmp_path):
+def test_model_server_loads_every_kind_of_file(tmp_path):
     nnlib.manual_seed(0)
     gpt = GPT(vocab_size=13, context_length=8, d_model=16, n_heads=2, n_layers=1)
     gpt.save(tmp_path / "g.nnlib")
     quantize_model(gpt).save(tmp_path / "gq.nnlib")
     _mlp().save(tmp_path / "m.nnlib")
-    assert isinstance(serve._load_any(tmp_path / "g.nnlib"), GPT)
-    assert serve._load_any(tmp_path / "gq.nnlib").blocks[0].mlp_in.kernel_q.dtype == np.int8
-    assert isinstance(serve._load_any(tmp_path / "m.nnlib"), Sequential)
+    from nnlib.models import load_model  # what ModelServer(path) calls, with compile=False
+
+    assert isinstance(load_model(tmp_path / "g.nnlib", compile=False), GPT)
+    assert load_model(tmp_path / "gq.nnlib", compile=False).blocks[0].mlp_in.kernel_q.dtype == np.int8
+    assert isinstance(load_model(tmp_path / "m.nnlib", compile=False), Sequential)
     (tmp_path / "bad.nnlib").write_bytes(b"not a zip")
     with pytest.raises(ValueError):
-        serve._load_any(tmp_path / "bad.nnlib")
+        load_model(tmp_path / "bad.nnlib", compile=False)
 
 
 def test_command_line(tmp_path):
