@@ -332,7 +332,7 @@ class BPETokenizer(Tokenizer):
     """
 
     _FORMAT = "nnlib.text.BPETokenizer"
-    _ENTRIES = ("pre_split", "pattern", "pattern_name", "special_tokens", "merges")
+    _ENTRIES = ("pre_split", "pattern_name", "special_tokens", "merges")
 
     def __init__(self, merges=(), special_tokens=None, pre_split: bool = True,
                  pattern: str | None = None):
@@ -719,8 +719,8 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def _init_kwargs(cls, obj: dict, where: str) -> dict:
-        """The pattern is looked up by name in :data:`PRE_SPLIT_PATTERNS`; a regex in the
-        file is accepted only if it equals one of those, and is never compiled as given."""
+        """The pattern is looked up by name in :data:`PRE_SPLIT_PATTERNS`: a file never supplies a
+        regex (one like ``(\\w+\\s?)+$`` would make encode hang), so none is ever compiled from a file."""
         merges, special = obj.get("merges"), obj.get("special_tokens", {})
         pre_split = obj.get("pre_split", True)
         if not isinstance(merges, list) or not all(isinstance(m, list) for m in merges):
@@ -729,23 +729,11 @@ class BPETokenizer(Tokenizer):
             raise ValueError(f"{where}: 'special_tokens' must be an object")
         if not isinstance(pre_split, bool):
             raise ValueError(f"{where}: 'pre_split' must be true or false")
-        name, legacy = obj.get("pattern_name"), obj.get("pattern")
-        if name is not None:
-            if not isinstance(name, str) or name not in PRE_SPLIT_PATTERNS:
-                raise ValueError(f"{where}: unknown pre-split pattern name {str(name)[:80]!r}; known: "
-                                 f"{sorted(PRE_SPLIT_PATTERNS)} (code may add one with register_pre_split_pattern)")
-            pattern = PRE_SPLIT_PATTERNS[name]
-        elif legacy is not None:
-            if not isinstance(legacy, str):
-                raise ValueError(f"{where}: 'pattern' must be a string")
-            if _pattern_name(legacy) is None:
-                raise ValueError(f"{where}: the file gives its own pre-split regex {legacy[:80]!r}; nnlib never "
-                                 "compiles a pattern read from a file (one like (\\w+\\s?)+$ would make encode "
-                                 f"hang); only the patterns named in PRE_SPLIT_PATTERNS {sorted(PRE_SPLIT_PATTERNS)} "
-                                 "are accepted")
-            pattern = legacy
-        else:
-            pattern = None
+        name = obj.get("pattern_name")
+        if name is not None and (not isinstance(name, str) or name not in PRE_SPLIT_PATTERNS):
+            raise ValueError(f"{where}: unknown pre-split pattern name {str(name)[:80]!r}; known: "
+                             f"{sorted(PRE_SPLIT_PATTERNS)} (code may add one with register_pre_split_pattern)")
+        pattern = None if name is None else PRE_SPLIT_PATTERNS[name]
         return {"merges": merges, "special_tokens": special, "pre_split": pre_split, "pattern": pattern}
 
 

@@ -332,7 +332,7 @@ def test_bpe_save_load(tmp_path, corpus_tok):
 
 def _bpe_file(**changes):
     obj = {"format": "nnlib.text.BPETokenizer", "version": 1, "pre_split": True,
-           "pattern": T.PRE_SPLIT_PATTERN, "special_tokens": {"<s>": 258},
+           "pattern_name": "default", "special_tokens": {"<s>": 258},
            "merges": [[97, 98], [256, 99]]}
     obj.update(changes)
     return json.dumps(obj)
@@ -352,9 +352,9 @@ def _bpe_file(**changes):
     (_bpe_file(special_tokens={"<s>": 5}), "special token ids must be 258"),
     (_bpe_file(special_tokens={"": 258}), "non-empty strings"),
     (_bpe_file(special_tokens=["<s>"]), "'special_tokens' must be an object"),
-    (_bpe_file(pattern="(unclosed"), "never compiles a pattern read from a file"),
-    (_bpe_file(pattern=r"(\w+\s?)+$"), "never compiles a pattern read from a file"),
-    (_bpe_file(pattern=None, pattern_name="evil"), "unknown pre-split pattern name 'evil'"),
+    (_bpe_file(pattern="(unclosed"), r"unknown entries \['pattern'\]"),  # a file never gives a regex
+    (_bpe_file(pattern=r"(\w+\s?)+$"), r"unknown entries \['pattern'\]"),
+    (_bpe_file(pattern_name="evil"), "unknown pre-split pattern name 'evil'"),
     (_bpe_file(pattern_name=["default"]), "unknown pre-split pattern name"),
     (_bpe_file(merges=[[97, 97]] + [[256 + k, 256 + k] for k in range(40)], special_tokens={}),
      "more than the"),
