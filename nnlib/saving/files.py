@@ -25,7 +25,8 @@ import stat
 import time
 
 __all__ = ["ModelFileError", "file_error", "atomic_write", "remove_stale_temp_files", "open_regular_file",
-           "read_regular_file", "parse_json", "read_json", "MAX_JSON_CONTAINERS"]
+           "read_regular_file", "parse_json", "read_json", "unique_object_pairs", "RepeatedKeyError",
+           "MAX_JSON_CONTAINERS"]
 
 #: most lists and objects in one JSON document by default (each costs a Python object when parsed)
 MAX_JSON_CONTAINERS = 300_000
@@ -258,16 +259,29 @@ def read_regular_file(path, max_bytes: int, error=ModelFileError, what: str = "f
 
 # ---------------------------------------------------------------------- strict JSON
 class _Refused(ValueError):
-    """What the parser's hooks raise: a repeated key or a NaN/Infinity constant."""
+    """What the parser's constant hook raises: NaN/Infinity."""
 
 
-def _unique_pairs(pairs):
+class RepeatedKeyError(ValueError):
+    """Chapter 14: a JSON object names one key twice (``.key``); raised by :func:`unique_object_pairs`."""
+
+    def __init__(self, key: str):
+        super().__init__(f"duplicate key {key[:40]!r} in a JSON object (each field may appear once)")
+        self.key = key
+
+
+def unique_object_pairs(pairs) -> dict:
+    """Chapter 14: ``json.loads``'s ``object_pairs_hook`` that refuses a repeated key (:class:`RepeatedKeyError`).
+
+    Python's ``json`` keeps the last of two equal keys; a file or a request that says two things
+    about one field is refused instead (nnlib's model files and nnlib.serve's request bodies).
+    """
     out = dict(pairs)
     if len(out) != len(pairs):
         seen = set()
         for key, _ in pairs:
             if key in seen:
-                raise _Refused(f"it repeats the key {key[:80]!r}")
+                raise RepeatedKeyError(key)
             seen.add(key)
     return out
 
@@ -296,8 +310,10 @@ def parse_json(data: bytes, path, what: str, max_bytes: int | None = None, allow
     try:
         text = data.decode("utf-8")
         if allow_nan:
-            return json.loads(text, object_pairs_hook=_unique_pairs)
-        return json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_no_constant)
+            return json.loads(text, object_pairs_hook=unique_object_pairs)
+        return json.loads(text, object_pairs_hook=unique_object_pairs, parse_constant=_no_constant)
+    except RepeatedKeyError as exc:
+        raise file_error(path, f"{what} is not valid JSON (it repeats the key {exc.key[:80]!r})", error) from None
     except _Refused as exc:
         raise file_error(path, f"{what} is not valid JSON ({exc})", error) from None
     except UnicodeDecodeError as exc:

@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from ..saving.files import unique_object_pairs
+
 __all__ = ["ApiError", "parse_json", "validate_predict", "validate_generate", "MAX_DEPTH"]
 
 #: The deepest nesting of ``[`` and ``{`` a body may have (a predict body needs 3).
@@ -34,17 +36,6 @@ class ApiError(Exception):
 # ---------------------------------------------------------------------- strict JSON
 def _no_constants(name):
     raise ValueError(f"{name} is not valid JSON (send finite numbers)")
-
-
-def _no_duplicates(pairs):
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key[:40]!r} in a JSON object (each field may appear once)")
-            seen.add(key)
-    return obj
 
 
 def _parse_int(text: str):
@@ -103,7 +94,7 @@ def parse_json(raw: bytes, max_depth: int = MAX_DEPTH):
         raise ApiError(400, f"{where} is nested more than {max_depth} levels deep")
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_no_constants, parse_int=_parse_int,
-                          object_pairs_hook=_no_duplicates)
+                          object_pairs_hook=unique_object_pairs)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ApiError(400, f"malformed JSON: {exc}") from None
     except RecursionError:  # cannot happen after the depth check; a last line of defence
