@@ -71,9 +71,6 @@ KERAS_STYLE = {"layers": layers, "callbacks": callbacks, "regularizers": regular
 #: violations in files other helpers of issue 16 own; each is listed in the naming helper's report
 KNOWN = {
     "Embedding": "nnlib/layers/sequence.py: Embedding defaults to GPT-2's N(0, 0.02^2), Keras to uniform",
-    "gelu": "nnlib/functional.py: F.gelu defaults to approximate='tanh', torch to 'none' (exact)",
-    **{opt: f"nnlib/optim/optimizers.py: {opt} takes Keras' learning_rate= beside torch's lr"
-       for opt in ("Adam", "AdamW", "RMSprop", "SGD")},
     "MultiHeadAttention": "nnlib/layers/sequence.py: Keras' spelling, torch's (embed_dim, num_heads) order: "
                           "Keras' MultiHeadAttention(4, 4) is 4 heads of key_dim 4, nnlib's d_model 4 in 4 heads",
     "ModelCheckpoint": "nnlib/callbacks.py: Keras' 7th argument is save_freq, nnlib's initial_value_threshold",
