@@ -258,6 +258,8 @@ def test_ops_take_numpy_keywords_and_torch_keywords_with_torch_meaning():
     np.testing.assert_array_equal(indices, ti.numpy())
     np.testing.assert_allclose(x.max(axis=1).data, a.max(axis=1))            # NumPy: the values
     np.testing.assert_allclose(functional.softmax(x, dim=0).data, torch.softmax(t, dim=0).numpy())
+    np.testing.assert_allclose(x.transpose(0, 1).data, t.transpose(0, 1).numpy())   # torch: swap, not NumPy's identity
+    np.testing.assert_allclose(x.permute(0, 1).data, t.permute(0, 1).numpy())
     with pytest.raises(TypeError, match="both"):
         x.sum(axis=0, dim=0)
 
