@@ -90,8 +90,8 @@ def _truncated_normal(shape, std, dtype, rng):
     return (values * scale).astype(dtype)
 
 
-_BY_NAME = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones, uniform,
-                                             normal)}
+_BY_NAME = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones,
+                                    uniform, normal)}
 
 
 def get(initializer):
