@@ -27,7 +27,8 @@ another's (there is no ``Conv2d``: the convolution layer is Keras' ``Conv2D``):
   ``torch_names`` wrapper; both at once is an error), and a call in torch's words gets
   torch's meaning: ``x.std(dim=0)`` is torch's unbiased estimate, ``x.std(axis=0)`` and
   ``x.std()`` NumPy's ddof=0; ``x.max(dim=1)`` returns torch's ``(values, indices)``,
-  ``x.max(axis=1)`` the values.
+  ``x.max(axis=1)`` the values; ``x.transpose(0, 1)`` swaps two dims as torch's does, a
+  permutation of all dims (3 or more) is NumPy's (torch's ``permute``).
 * **Keras** for the model-building API of chapters 06-10 and 16: ``layers`` (``Dense``,
   ``Conv2D``, ``MaxPooling2D``, ``Dropout(rate)``, ``BatchNormalization(axis=-1,
   momentum=0.99, epsilon=1e-3)``), ``models`` (``Sequential``, ``compile``/``fit``/

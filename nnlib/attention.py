@@ -4,7 +4,7 @@
 * :func:`layer_norm`: layer normalization (层归一化) over the last axis.
 * :func:`scaled_dot_product_attention`: scaled dot-product attention (缩放点积注意力).
 * :func:`fused_self_attention`: the query/key/value projections and attention of a
-  self-attention layer as one node (what ``MultiHeadAttention`` runs).
+  self-attention layer as one node (what ``SelfAttention`` runs).
 
 Each is one graph node with a hand-written backward pass, and matches its
 ``torch.nn.functional`` counterpart in values and gradients.
@@ -330,7 +330,7 @@ def scaled_dot_product_attention(query, key, value, mask=None, is_causal: bool =
 
 
 def fused_self_attention(x: Tensor, kernels, biases, n_heads: int, add=None, dropout_p: float = 0.0,
-                         who: str = "MultiHeadAttention", mask_t: Tensor | None = None):
+                         who: str = "SelfAttention", mask_t: Tensor | None = None):
     """Chapter 11: self-attention from ``x`` (B, T, d) up to the merged heads (B, T, d), as one graph node.
 
     ``kernels``: the query, key and value projection kernels (three (d, d) Tensors, nnlib's

@@ -16,6 +16,7 @@ the methods and shown from 1 in messages, as in Keras.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import warnings
 
@@ -309,11 +310,24 @@ class ModelCheckpoint(Callback):
     ``save_best_only=True`` a file is written only when ``monitor`` improves
     (``mode`` as in :class:`EarlyStopping`; ``initial_value_threshold`` sets
     the value to beat first). Files use nnlib's zip format (any extension).
+
+    Keras' arguments, in Keras' order. ``save_freq="epoch"`` (Keras' default) saves at the
+    end of each epoch; an integer ``N`` saves after every N training batches (counted
+    across epochs, as Keras does), with that batch's logs (``{batch}`` in ``filepath`` is
+    the batch of the epoch, from 1); ``monitor`` then has to be in the batch logs (``loss``).
     """
 
     def __init__(self, filepath, monitor: str = "val_loss", verbose: int = 0, save_best_only: bool = False,
-                 save_weights_only: bool = False, mode: str = "auto", initial_value_threshold=None):
+                 save_weights_only: bool = False, mode: str = "auto", save_freq="epoch",
+                 initial_value_threshold=None):
         super().__init__()
+        if save_freq != "epoch" and (isinstance(save_freq, bool) or not isinstance(save_freq, numbers.Integral)
+                                     or save_freq < 1):
+            raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a whole number of batches >= 1, "
+                             f"got {save_freq!r}")
+        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
+        self._batches_seen = 0
+        self._epoch = 0
         self.filepath = os.fspath(filepath)
         self.monitor = monitor
         self.verbose = verbose
@@ -330,13 +344,15 @@ class ModelCheckpoint(Callback):
         self.best = None if initial_value_threshold is None else float(initial_value_threshold)
         self.saved = []  # paths written, in order
 
-    def _format_path(self, epoch: int, logs: dict) -> str:
+    def _format_path(self, epoch: int, logs: dict, batch: int | None = None) -> str:
+        fields = dict(logs) if batch is None else {**logs, "batch": batch + 1}
+        extra = "" if batch is None else ", 'batch'"
         try:
-            return self.filepath.format(epoch=epoch + 1, **logs)
+            return self.filepath.format(epoch=epoch + 1, **fields)
         except KeyError as exc:
             raise KeyError(
                 f"ModelCheckpoint: filepath {self.filepath!r} uses {{{exc.args[0]}}}, which is not in the logs "
-                f"{sorted(logs)} (or 'epoch')"
+                f"{sorted(logs)} (or 'epoch'{extra})"
             ) from None
 
     def _improved(self, value: float) -> bool:
@@ -344,10 +360,27 @@ class ModelCheckpoint(Callback):
             return True
         return value < self.best if self.mode == "min" else value > self.best
 
+    def on_epoch_begin(self, epoch, logs=None):
+        """Chapter 09: remember the epoch (for ``{epoch}`` in a path saved every N batches)."""
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Chapter 09: with an integer ``save_freq``, save after every ``save_freq``-th batch."""
+        super().on_train_batch_end(batch, logs)
+        if self.save_freq == "epoch":
+            return
+        self._batches_seen += 1
+        if self._batches_seen % self.save_freq == 0:
+            self._save(self._epoch, dict(logs or {}), batch)
+
     def on_epoch_end(self, epoch, logs=None):
-        """Chapter 09: save the model (or its weights) if this epoch qualifies."""
-        logs = dict(logs or {})
-        path = self._format_path(epoch, logs)
+        """Chapter 09: save the model (or its weights) if this epoch qualifies (``save_freq="epoch"``)."""
+        if self.save_freq == "epoch":
+            self._save(epoch, dict(logs or {}))
+
+    def _save(self, epoch: int, logs: dict, batch: int | None = None) -> None:
+        where = f"Epoch {epoch + 1}" if batch is None else f"Epoch {epoch + 1}, batch {batch + 1}"
+        path = self._format_path(epoch, logs, batch)
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -358,15 +391,15 @@ class ModelCheckpoint(Callback):
             current = float(current)
             if not self._improved(current):
                 if self.verbose:
-                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
+                    print(f"{where}: {self.monitor} did not improve from {self.best:.5f}")
                 return
             if self.verbose:
                 previous = "inf" if self.best is None else f"{self.best:.5f}"
-                print(f"Epoch {epoch + 1}: {self.monitor} improved from {previous} to {current:.5f}, "
+                print(f"{where}: {self.monitor} improved from {previous} to {current:.5f}, "
                       f"saving model to {path}")
             self.best = current
         elif self.verbose:
-            print(f"Epoch {epoch + 1}: saving model to {path}")
+            print(f"{where}: saving model to {path}")
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)

@@ -168,8 +168,8 @@ class GPT(Module):
         self._tokenizer = None
         self.metadata = {}
         c = config
-        self.wte = Embedding(c.vocab_size, c.d_model, name="wte", dtype=dtype)
-        self.wpe = Embedding(c.context_length, c.d_model, name="wpe", dtype=dtype)
+        self.wte = Embedding(c.vocab_size, c.d_model, gpt2_normal(), name="wte", dtype=dtype)
+        self.wpe = Embedding(c.context_length, c.d_model, gpt2_normal(), name="wpe", dtype=dtype)
         self.blocks = [TransformerBlock(c.d_model, c.n_heads, dropout=c.dropout, causal=True, n_layers=c.n_layers,
                                         name=f"block{i}", dtype=dtype) for i in range(c.n_layers)]
         self.ln_f = LayerNorm(c.d_model, name="ln_f", dtype=dtype)

@@ -2,7 +2,10 @@
 
 ``glorot_uniform`` (Keras' default for Dense kernels) draws from
 U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out)); ``he_*`` scale by
-fan_in only, which suits ReLU layers. All draw from nnlib's seeded generator
+fan_in only, which suits ReLU layers. ``uniform`` and ``normal`` are Keras' names for
+``RandomUniform(-0.05, 0.05)`` and ``RandomNormal(stddev=0.05)``, with Keras' defaults
+(the naming rule, ``nnlib/__init__.py``); GPT-2's N(0, 0.02^2) is
+``nnlib.layers.sequence.gpt2_normal()``. All draw from nnlib's seeded generator
 unless an ``rng`` is given.
 """
 from __future__ import annotations
@@ -13,7 +16,8 @@ import numpy as np
 
 from .random import get_rng
 
-__all__ = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones", "normal", "get"]
+__all__ = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros", "ones", "uniform", "normal",
+           "get"]
 
 
 def _fans(shape) -> tuple:
@@ -51,9 +55,17 @@ def he_normal(shape, dtype=np.float32, rng=None) -> np.ndarray:
     return _truncated_normal(shape, math.sqrt(2.0 / fan_in), dtype, rng)
 
 
-def normal(shape, dtype=np.float32, rng=None, std: float = 0.02) -> np.ndarray:
-    """Chapter 11: plain normal with a small std (GPT-2 uses 0.02)."""
-    return ((rng or get_rng()).standard_normal(size=shape) * std).astype(dtype)
+def uniform(shape, dtype=np.float32, rng=None, minval: float = -0.05, maxval: float = 0.05) -> np.ndarray:
+    """Chapter 11: Keras' "uniform" (``RandomUniform``), U(minval, maxval); Keras' default for Embedding."""
+    return (rng or get_rng()).uniform(minval, maxval, size=shape).astype(dtype)
+
+
+def normal(shape, dtype=np.float32, rng=None, mean: float = 0.0, stddev: float = 0.05) -> np.ndarray:
+    """Chapter 11: Keras' "normal" (``RandomNormal``), N(mean, stddev^2), not truncated."""
+    values = (rng or get_rng()).standard_normal(size=shape) * stddev
+    if mean:
+        values += mean
+    return values.astype(dtype)
 
 
 def zeros(shape, dtype=np.float32, rng=None) -> np.ndarray:
@@ -78,7 +90,8 @@ def _truncated_normal(shape, std, dtype, rng):
     return (values * scale).astype(dtype)
 
 
-_BY_NAME = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones, normal)}
+_BY_NAME = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_uniform, he_normal, zeros, ones,
+                                    uniform, normal)}
 
 
 def get(initializer):

@@ -1,11 +1,11 @@
-"""Chapter 11: layers for sequences -- Embedding, LayerNorm, MultiHeadAttention, TransformerBlock.
+"""Chapter 11: layers for sequences -- Embedding, LayerNorm, SelfAttention, TransformerBlock.
 
 These are the pieces of a GPT (chapter 12):
 
 * :class:`Embedding` (词嵌入): a lookup table, row ``i`` is the vector of token ``i``.
 * :class:`LayerNorm` (层归一化): normalize each position's vector to mean 0 and
   variance 1, then scale and shift (``gamma``, ``beta``).
-* :class:`MultiHeadAttention` (多头注意力): several attention heads side by side,
+* :class:`SelfAttention` (多头自注意力): several attention heads side by side,
   each on its own slice of the projected queries, keys and values.
 * :class:`TransformerBlock`: GPT-2's pre-LayerNorm block,
   ``x = x + attn(ln1(x)); x = x + mlp(ln2(x))`` with a 4x-wide GELU MLP.
@@ -30,14 +30,18 @@ from .base import Layer
 from ..saving.registry import register_layer
 from .core import Dense
 
-__all__ = ["Embedding", "LayerNorm", "MultiHeadAttention", "TransformerBlock", "embedding", "layer_norm",
+__all__ = ["Embedding", "LayerNorm", "SelfAttention", "TransformerBlock", "embedding", "layer_norm",
            "gpt2_normal"]
 
 def gpt2_normal(std: float = 0.02):
-    """Chapter 11: an initializer drawing from N(0, std^2), GPT-2's choice (std 0.02)."""
+    """Chapter 11: an initializer drawing from N(0, std^2), GPT-2's choice (std 0.02).
+
+    Keras' ``"normal"`` has std 0.05; GPT-2's 0.02 is this function's, passed explicitly
+    (``Embedding(V, d, embeddings_initializer=gpt2_normal())``, as ``nnlib.gpt.GPT`` does).
+    """
     def init(shape, dtype=np.float32, rng=None):
-        return initializers.normal(shape, dtype, rng=rng, std=std)
-    init.__name__ = "normal"
+        return initializers.normal(shape, dtype, rng=rng, stddev=std)
+    init.__name__ = "gpt2_normal"
     return init
 
 
@@ -47,18 +51,19 @@ class Embedding(Layer):
 
     ``Embedding(vocab_size, d_model)(ids)`` maps integer ids of any shape to
     vectors, shape ids.shape + (d_model,). The table is ``.embeddings``, shape
-    (input_dim, output_dim), like ``torch.nn.Embedding.weight``. Initialized from
-    N(0, 0.02^2) (GPT-2) unless ``embeddings_initializer`` says otherwise.
+    (input_dim, output_dim), like ``torch.nn.Embedding.weight``. Keras' name and
+    arguments, so Keras' default initializer: ``"uniform"``, U(-0.05, 0.05); a GPT passes
+    GPT-2's N(0, 0.02^2) explicitly, ``embeddings_initializer=gpt2_normal()``.
     """
 
-    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer=None, name=None,
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="uniform", name=None,
                  trainable: bool = True, dtype="float32"):
         super().__init__(name=name, trainable=trainable)
         if int(input_dim) <= 0 or int(output_dim) <= 0:
             raise ValueError(f"Embedding: input_dim and output_dim must be positive, got {input_dim}, {output_dim}")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.dtype = np.dtype(dtype)
-        init = gpt2_normal() if embeddings_initializer is None else initializers.get(embeddings_initializer)
+        init = initializers.get(embeddings_initializer)
         self.embeddings = Parameter(init((self.input_dim, self.output_dim), self.dtype))
         self.built = True
 
@@ -151,10 +156,13 @@ class _SplitHeads:
 
 
 @register_layer
-class MultiHeadAttention(Layer):
+class SelfAttention(Layer):
     """Chapter 11: multi-head (self- or cross-) attention with an optional causal mask and KV cache.
 
-    ``MultiHeadAttention(d_model, num_heads, dropout=0.0, causal=False)``. Four Dense
+    ``SelfAttention(d_model, num_heads, dropout=0.0, causal=False)``, named as nanoGPT's
+    ``CausalSelfAttention`` (the naming rule: Keras' ``MultiHeadAttention`` takes
+    ``(num_heads, key_dim)`` and torch's ``nn.MultiheadAttention`` a ``(query, key, value)``
+    forward, so neither name fits these arguments). Four Dense
     projections ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj`` (each d_model -> d_model);
     the queries, keys and values are split into ``num_heads`` heads of size
     d_model // num_heads, attended separately, concatenated and projected.
@@ -181,10 +189,10 @@ class MultiHeadAttention(Layer):
         super().__init__(name=name, trainable=trainable)
         d_model, num_heads = int(d_model), int(num_heads)
         if d_model <= 0 or num_heads <= 0 or d_model % num_heads:
-            raise ValueError(f"MultiHeadAttention: d_model ({d_model}) must be a positive multiple of "
+            raise ValueError(f"SelfAttention: d_model ({d_model}) must be a positive multiple of "
                              f"num_heads ({num_heads})")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}")
+            raise ValueError(f"SelfAttention: dropout must be in [0, 1), got {dropout}")
         self.d_model, self.num_heads = d_model, num_heads
         self.head_dim = d_model // num_heads
         self.dropout = float(dropout)
@@ -207,19 +215,19 @@ class MultiHeadAttention(Layer):
                 need_weights: bool = False):
         """Chapter 11: attend from ``x`` to ``context`` (or to ``x``); see the class docstring."""
         if x.ndim != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"layer {self.name!r} (MultiHeadAttention) expects input of shape (batch, T, "
+            raise ValueError(f"layer {self.name!r} (SelfAttention) expects input of shape (batch, T, "
                              f"{self.d_model}), got {tuple(x.shape)}")
         causal = self.causal if causal is None else bool(causal)
         src = x if context is None else (as_tensor(context))
         if src.ndim != 3 or src.shape[-1] != self.d_model or src.shape[0] != x.shape[0]:
-            raise ValueError(f"layer {self.name!r} (MultiHeadAttention): context must have shape ({x.shape[0]}, "
+            raise ValueError(f"layer {self.name!r} (SelfAttention): context must have shape ({x.shape[0]}, "
                              f"Tk, {self.d_model}), got {tuple(src.shape)}")
         h = self.num_heads
         p = self.dropout if self.training else 0.0
         # a float mask Tensor that requires grad (e.g. a learned bias) gets its gradient, as in torch
         mask_t = mask if isinstance(mask, Tensor) and mask.requires_grad and is_grad_enabled() else None
         if context is None and cache is None and self._plain_projections():
-            who = f"layer {self.name!r} (MultiHeadAttention)"
+            who = f"layer {self.name!r} (SelfAttention)"
             add = None if mask is None else additive_mask(mask, x.dtype, who)
             if causal:
                 keep = causal_mask(x.shape[1], x.shape[1], x.dtype)
@@ -252,7 +260,7 @@ class MultiHeadAttention(Layer):
                 is_causal = True
             else:
                 keep = causal_mask(q.shape[2], k.shape[2], q.dtype)
-                who = f"layer {self.name!r} (MultiHeadAttention)"
+                who = f"layer {self.name!r} (SelfAttention)"
                 combined = _with_causal(additive_mask(mask, q.dtype, who), keep, who)
                 # keep the learned mask in the graph: mask + causal (a constant) passes its gradient through
                 mask = combined if mask_t is None else mask_t + Tensor(keep)
@@ -366,7 +374,7 @@ class TransformerBlock(Layer):
         base = self.name
         resid_init = gpt2_normal(0.02 / math.sqrt(2 * max(self.n_layers, 1)))
         self.ln1 = LayerNorm(self.d_model, name=f"{base}_ln1", dtype=dtype)
-        self.attn = MultiHeadAttention(self.d_model, self.num_heads, dropout=dropout, causal=causal,
+        self.attn = SelfAttention(self.d_model, self.num_heads, dropout=dropout, causal=causal,
                                        out_initializer=resid_init, name=f"{base}_attn", dtype=dtype)
         self.ln2 = LayerNorm(self.d_model, name=f"{base}_ln2", dtype=dtype)
         hidden = self.mlp_ratio * self.d_model

@@ -128,7 +128,7 @@ _METHODS = {
     "argmin": R.argmin, "argsort": R.argsort, "sort": R.sort, "topk": R.topk,
     # shape
     "reshape": S.reshape, "view": S.reshape, "flatten": S.flatten, "transpose": S.transpose,
-    "permute": S.transpose, "swapaxes": S.swapaxes, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,
+    "permute": S.permute, "swapaxes": S.swapaxes, "squeeze": S.squeeze, "unsqueeze": S.unsqueeze,
     "expand": S.expand, "broadcast_to": S.broadcast_to, "split": S.split, "chunk": S.chunk, "flip": S.flip,
     "tril": S.tril, "triu": S.triu, "repeat": S.repeat, "tile": S.tile, "roll": S.roll,
     # indexing

@@ -42,17 +42,50 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
-def transpose(x, *axes):
-    """Chapter 03: permute dimensions as NumPy does (reverse them when no axes are given)."""
-    axes = _dims(axes) or tuple(range(x.ndim))[::-1]
-    axes = tuple(a % x.ndim for a in axes) if x.ndim else axes
-    inverse = tuple(np.argsort(axes))
-    return Tensor.from_op(x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),))
+def _check_dims(x, dims, who: str) -> tuple:
+    limit = max(x.ndim, 1)  # a 0-d tensor accepts dim 0 and -1, as torch
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not -limit <= d < limit:
+            raise IndexError(f"{who}: dim {d!r} is out of range for a tensor of shape {x.shape} "
+                             f"(expected a dim in [{-limit}, {limit - 1}])")
+    return tuple(int(d) % limit for d in dims)
+
+
+def permute(x, *dims):
+    """Chapter 03: reorder all dimensions (torch's ``permute``, NumPy's ``transpose(axes)``)."""
+    dims = _check_dims(x, _dims(dims), "permute")
+    if sorted(dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims of a tensor of "
+                         f"shape {x.shape}")
+    inverse = tuple(np.argsort(dims))
+    return Tensor.from_op(x.data.transpose(dims), (x,), lambda g: (g.transpose(inverse),))
+
+
+def transpose(x, *dims):
+    """Chapter 03: torch's ``transpose(dim0, dim1)``: two dims given, those two are swapped (negative
+    dims count from the end), so ``x.transpose(0, 1)`` of a matrix is its transpose.
+
+    Without dims, all dims are reversed (``x.T``); a permutation of all dims of a tensor with 3 or
+    more dims, ``x.transpose(0, 2, 1)``, reorders them as NumPy's ``transpose(axes)`` and torch's
+    ``permute`` do (torch's ``transpose`` refuses it).
+    """
+    dims = _dims(dims)
+    if len(dims) == 2:
+        return _swap(x, *dims, who="transpose")
+    if len(dims) != x.ndim and dims:
+        raise ValueError(f"transpose: give two dims to swap (torch) or a permutation of all {x.ndim} dims "
+                         f"(NumPy, as permute), got {dims} for a tensor of shape {x.shape}")
+    return permute(x, *(dims or tuple(range(x.ndim))[::-1]))
+
+
+def _swap(x, a, b, who: str):
+    a, b = _check_dims(x, (a, b), who)
+    return Tensor.from_op(np.swapaxes(x.data, a, b), (x,), lambda g: (np.swapaxes(g, a, b),))
 
 
 def swapaxes(x, a: int, b: int):
-    """Chapter 11: exchange two dimensions (PyTorch's ``transpose(a, b)``)."""
-    return Tensor.from_op(np.swapaxes(x.data, a, b), (x,), lambda g: (np.swapaxes(g, a, b),))
+    """Chapter 11: exchange two dimensions (NumPy's name for torch's ``transpose(a, b)``)."""
+    return _swap(x, a, b, who="swapaxes")
 
 
 def squeeze(x, axis=None):

@@ -77,16 +77,6 @@ def _is_param_like(obj: Any) -> bool:
     return hasattr(obj, "data") and hasattr(obj, "grad") and isinstance(obj.data, np.ndarray)
 
 
-def _keras_learning_rate(name: str, lr: float, default: float, learning_rate: float | None) -> float:
-    """Accept Keras's ``learning_rate=`` as a synonym of ``lr`` (not both with different values)."""
-    if learning_rate is None:
-        return lr
-    if lr != default and lr != learning_rate:
-        raise TypeError(f"{name}: got lr={lr} and learning_rate={learning_rate}; they are the same setting "
-                        f"(learning_rate is Keras's name for it), pass only one")
-    return learning_rate
-
-
 def _is_finite_number(value) -> bool:
     return (isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
             and math.isfinite(value))
@@ -105,8 +95,14 @@ class Optimizer:
     ``{"params": [...], "lr": 0.01}`` whose missing hyperparameters come from
     ``defaults``.  ``params`` may also be ``None``: the optimizer then starts empty and
     parameters are added later with :meth:`add_param_group` (this is how ``compile``
-    attaches a Keras-style ``Adam(lr=...)`` to a model). Every optimizer also takes
-    Keras's ``learning_rate=`` as another name for ``lr``.
+    attaches ``Adam(lr=...)`` to a model).
+
+    The naming rule (``nnlib/__init__.py``): ``nnlib.optim`` follows torch, so the learning
+    rate is ``lr`` only; Keras's ``learning_rate=`` keyword is refused (a ``TypeError``), and
+    there is no ``.learning_rate`` attribute either (torch has none): read or set
+    ``optimizer.lr`` (every group) or ``optimizer.param_groups[i]["lr"]``, as the Keras-style
+    ``callbacks.LearningRateScheduler`` does (it records the rate under Keras's log key
+    ``"learning_rate"``; that is a log entry, not an optimizer attribute).
 
     Subclasses implement ``_update(group, param, grad, state, scratch)`` for one parameter.
     """
@@ -211,8 +207,6 @@ class Optimizer:
         self.defaults["lr"] = value
         for g in self.param_groups:
             g["lr"] = value
-
-    learning_rate = lr  # Keras spelling
 
     # ----------------------------------------------------------------- stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -394,8 +388,7 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Any] | None = None, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
-                 maximize: bool = False, learning_rate: float | None = None) -> None:
-        lr = _keras_learning_rate(type(self).__name__, lr, 1e-3, learning_rate)
+                 maximize: bool = False) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
@@ -453,9 +446,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable[Any] | None = None, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, *, maximize: bool = False,
-                 learning_rate: float | None = None) -> None:
-        lr = _keras_learning_rate(type(self).__name__, lr, 1e-2, learning_rate)
+                 centered: bool = False, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)
@@ -522,8 +513,7 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Any] | None = None, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
-                 amsgrad: bool = False, *, maximize: bool = False, learning_rate: float | None = None) -> None:
-        lr = _keras_learning_rate(type(self).__name__, lr, 1e-3, learning_rate)
+                 amsgrad: bool = False, *, maximize: bool = False) -> None:
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize)
         super().__init__(params, defaults)
@@ -592,8 +582,7 @@ class AdamW(Adam):
 
     def __init__(self, params: Iterable[Any] | None = None, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
-                 amsgrad: bool = False, *, maximize: bool = False, learning_rate: float | None = None) -> None:
-        lr = _keras_learning_rate(type(self).__name__, lr, 1e-3, learning_rate)
+                 amsgrad: bool = False, *, maximize: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                          maximize=maximize)
 
@@ -610,13 +599,12 @@ def get(identifier: str | Optimizer | type[Optimizer], params: Iterable[Any] | N
     with ``add_param_group``); ``get('sgd', model.parameters(), lr=0.1)`` binds them now.
     Unset hyperparameters get PyTorch's defaults (``get('adam')`` has eps=1e-8), as the
     classes do; ``Model.compile(optimizer='adam')`` alone uses Keras' (chapter 07).
-    Keras's ``learning_rate=`` is accepted as a synonym of ``lr``.  An optimizer instance
-    is returned unchanged.
+    The learning rate is torch's ``lr`` (``learning_rate=`` is refused, pointing to ``lr``).
+    An optimizer instance is returned unchanged.
     """
     if "learning_rate" in kwargs:
-        if "lr" in kwargs:
-            raise TypeError("get(): pass lr or learning_rate, not both")
-        kwargs["lr"] = kwargs.pop("learning_rate")
+        raise TypeError("get(): nnlib.optim follows torch, so the learning rate is lr=, not Keras's "
+                        "learning_rate= (write get('adam', lr=...))")
     if isinstance(identifier, Optimizer):
         if kwargs or params is not None:
             raise TypeError(

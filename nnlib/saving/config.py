@@ -140,7 +140,7 @@ def _min_weight_values(cls, kwargs: dict, shape) -> int:
         return pos("filters") * kernel * max(1, (channels or 0) // groups)
     if name == "Embedding":
         return pos("input_dim") * pos("output_dim")
-    if name == "MultiHeadAttention":
+    if name == "SelfAttention":
         d = pos("d_model")
         return 4 * d * d
     if name == "TransformerBlock":  # attention 4 d^2, the MLP 2 * mlp_ratio * d^2

@@ -1,5 +1,6 @@
 """Chapters 07 and 09: callbacks (EarlyStopping, ModelCheckpoint, LearningRateScheduler, TerminateOnNaN)."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -136,6 +137,19 @@ def test_model_checkpoint_files(tmp_path):
     np.testing.assert_allclose(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
     with pytest.raises(KeyError, match="val_auc"):
         _model().fit(x, y, epochs=1, verbose=0, callbacks=[ModelCheckpoint(str(tmp_path / "{val_auc}.h5"))])
+
+
+def test_model_checkpoint_save_freq(tmp_path):
+    """Keras' save_freq: 'epoch' (the default) or every N training batches, counted across epochs."""
+    x, y = _fit_data()  # 64 rows, batch_size 16: 4 batches an epoch
+    assert ModelCheckpoint(str(tmp_path / "a.nnlib")).save_freq == "epoch"
+    every3 = ModelCheckpoint(str(tmp_path / "b-{epoch}-{batch}-{loss:.3f}.nnlib"), "loss", 0, False, False, "auto", 3)
+    history = _model().fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[every3])
+    assert [os.path.basename(p).split("-")[1:3] for p in every3.saved] == [["1", "3"], ["2", "2"]]  # batches 3, 6
+    assert len(history.history["loss"]) == 2
+    for bad in (0, -2, 2.5, "batch", True):
+        with pytest.raises(ValueError, match="save_freq must be 'epoch' or a whole number of batches"):
+            ModelCheckpoint(str(tmp_path / "c.nnlib"), save_freq=bad)
 
 
 def test_learning_rate_scheduler_changes_optimizer_lr():

@@ -33,7 +33,7 @@ from nnlib.sampling import sample_next
 from nnlib.saving.archive import save_archive
 from nnlib.saving.files import ModelFileError
 from nnlib.layers import (BatchNormalization, Conv1D, Conv2D, Conv2DTranspose, Dense, Flatten, MaxPooling2D, registered_layers)
-from nnlib.layers.sequence import Embedding, LayerNorm, MultiHeadAttention, TransformerBlock
+from nnlib.layers.sequence import Embedding, LayerNorm, SelfAttention, TransformerBlock
 from nnlib.lora import apply_lora, lora_layers, merge_lora
 from nnlib.models import Sequential, load_model, save_model
 from nnlib.quantize import quantize_model
@@ -439,7 +439,7 @@ ALLOCATING = {
                   {"normalized_shape": 10_000_000}),
     "BatchNormalization": (lambda: Sequential([Dense(4, input_shape=(3,)), BatchNormalization()]), 1,
                            {"input_shape": [10_000_000]}),
-    "MultiHeadAttention": (lambda: _seq_model(MultiHeadAttention(8, 2)), 0, {"d_model": 2048}),
+    "SelfAttention": (lambda: _seq_model(SelfAttention(8, 2)), 0, {"d_model": 2048}),
     "TransformerBlock": (lambda: _seq_model(TransformerBlock(8, 2)), 0, {"mlp_ratio": 100_000}),
 }
 #: built-in layer kinds without weights

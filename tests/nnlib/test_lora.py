@@ -7,7 +7,7 @@ import torch
 
 import nnlib
 from nnlib.gpt import GPT, GPTConfig
-from nnlib.layers import Dense, MultiHeadAttention
+from nnlib.layers import Dense, SelfAttention
 from nnlib.lora import (LoRADense, apply_lora, load_lora_state_dict, lora_layers, lora_parameters,
                         lora_state_dict, merge_lora, trainable_parameter_count)
 from nnlib.optim import AdamW
@@ -94,11 +94,11 @@ def test_lora_dense_initialization_and_activation():
 def test_apply_lora_freezes_the_base_and_counts():
     model = _gpt()
     ids = _ids((2, 8))
-    MultiHeadAttention.fuse_projections = False  # LoRA layers run the projections one by one
+    SelfAttention.fuse_projections = False  # LoRA layers run the projections one by one
     try:
         before = model(ids).data
     finally:
-        MultiHeadAttention.fuse_projections = True
+        SelfAttention.fuse_projections = True
     total = model.num_parameters()
     apply_lora(model, rank=4, alpha=8, targets=("q", "v"), seed=0)
     names = [n for n, _ in lora_layers(model)]

@@ -68,18 +68,6 @@ KERAS = {
 KERAS_ALIASES = {"MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D"}
 KERAS_STYLE = {"layers": layers, "callbacks": callbacks, "regularizers": regularizers}
 
-#: violations in files other helpers of issue 16 own; each is listed in the naming helper's report
-KNOWN = {
-    "Embedding": "nnlib/layers/sequence.py: Embedding defaults to GPT-2's N(0, 0.02^2), Keras to uniform",
-    "gelu": "nnlib/functional.py: F.gelu defaults to approximate='tanh', torch to 'none' (exact)",
-    **{opt: f"nnlib/optim/optimizers.py: {opt} takes Keras' learning_rate= beside torch's lr"
-       for opt in ("Adam", "AdamW", "RMSprop", "SGD")},
-    "MultiHeadAttention": "nnlib/layers/sequence.py: Keras' spelling, torch's (embed_dim, num_heads) order: "
-                          "Keras' MultiHeadAttention(4, 4) is 4 heads of key_dim 4, nnlib's d_model 4 in 4 heads",
-    "ModelCheckpoint": "nnlib/callbacks.py: Keras' 7th argument is save_freq, nnlib's initial_value_threshold",
-}
-
-
 def _params(obj) -> list:
     target = obj.__init__ if inspect.isclass(obj) else obj
     target = getattr(target, "__wrapped_op__", target)
@@ -136,16 +124,10 @@ TORCH_SPELLED = sorted({(mod, n): obj for m in AUDITED for mod, n, obj in _publi
                         if _torch_twin(n) is not None and n not in KERAS and n not in KERAS_ALIASES}.items())
 
 
-def _known(name):
-    if name in KNOWN:
-        pytest.xfail(KNOWN[name])
-
-
 @pytest.mark.parametrize("where, obj", [(f"{m}.{n}", obj) for (m, n), obj in TORCH_SPELLED],
                          ids=[f"{m}.{n}" for (m, n), _ in TORCH_SPELLED])
 def test_torch_spelled_names_take_torch_arguments_and_defaults(where, obj):
     name = where.rsplit(".", 1)[1]
-    _known(name)
     ours, theirs = _params(obj), _torch_signature(_torch_twin(name))
     keras_args = {p.name for p in ours} & KERAS_ONLY
     assert not keras_args, f"{where} has torch's name but takes Keras' arguments {sorted(keras_args)}"
@@ -177,7 +159,6 @@ KERAS_ROWS = [(sub, n, getattr(mod, n)) for sub, mod in KERAS_STYLE.items() for 
 
 @pytest.mark.parametrize("sub, name, obj", KERAS_ROWS, ids=[f"{s}.{n}" for s, n, _ in KERAS_ROWS])
 def test_keras_style_names_take_keras_arguments_order_and_defaults(sub, name, obj):
-    _known(name)
     ours = {p.name: p for p in _params(obj)}
     positional = [p.name for p in _positional(_params(obj))]
     keras_names = [n for n, _ in KERAS[name]]
@@ -194,6 +175,30 @@ def test_keras_style_names_take_keras_arguments_order_and_defaults(sub, name, ob
         got = ours[n].default
         assert (got is EMPTY) == (default is EMPTY) and (default is EMPTY or _same(got, default)), \
             f"{sub}.{name}({n}=...): nnlib's default {got!r}, Keras' {default!r}"
+
+
+def test_attention_layer_takes_neither_keras_nor_torch_name():
+    """Keras' MultiHeadAttention(num_heads, key_dim), torch's MultiheadAttention(embed_dim, num_heads) with a
+    (query, key, value) forward: nnlib's (d_model, num_heads) layer is SelfAttention, as nanoGPT's."""
+    assert not hasattr(layers, "MultiHeadAttention") and not hasattr(layers, "MultiheadAttention")
+    assert [p.name for p in _positional(_params(layers.SelfAttention))][:2] == ["d_model", "num_heads"]
+    assert _torch_twin("SelfAttention") is None and "SelfAttention" not in KERAS
+
+
+def test_keras_initializer_names_have_keras_defaults():
+    """Keras' "uniform" is RandomUniform(-0.05, 0.05), "normal" RandomNormal(stddev=0.05); GPT-2's 0.02 has its own name."""
+    from nnlib import initializers
+    from nnlib.layers.sequence import gpt2_normal
+
+    rng = np.random.default_rng(0)
+    u = initializers.get("uniform")((200, 300), rng=rng)
+    assert -0.05 <= u.min() < -0.049 and 0.049 < u.max() <= 0.05
+    assert abs(initializers.get("normal")((200, 300), rng=rng).std() / 0.05 - 1) < 0.02
+    assert abs(gpt2_normal()((200, 300), rng=rng).std() / 0.02 - 1) < 0.02
+    nnlib.manual_seed(0)
+    table = layers.Embedding(200, 300).embeddings.data           # Keras' default: uniform
+    nnlib.manual_seed(0)
+    np.testing.assert_array_equal(table, initializers.uniform((200, 300)))
 
 
 def test_keras_aliases_are_keras_own():
@@ -253,6 +258,8 @@ def test_ops_take_numpy_keywords_and_torch_keywords_with_torch_meaning():
     np.testing.assert_array_equal(indices, ti.numpy())
     np.testing.assert_allclose(x.max(axis=1).data, a.max(axis=1))            # NumPy: the values
     np.testing.assert_allclose(functional.softmax(x, dim=0).data, torch.softmax(t, dim=0).numpy())
+    np.testing.assert_allclose(x.transpose(0, 1).data, t.transpose(0, 1).numpy())   # torch: swap, not NumPy's identity
+    np.testing.assert_allclose(x.permute(0, 1).data, t.permute(0, 1).numpy())
     with pytest.raises(TypeError, match="both"):
         x.sum(axis=0, dim=0)
 

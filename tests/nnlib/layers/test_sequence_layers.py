@@ -1,4 +1,4 @@
-"""Chapter 11: Embedding, LayerNorm, attention, MultiHeadAttention and the GPT-2 block against torch."""
+"""Chapter 11: Embedding, LayerNorm, attention, SelfAttention and the GPT-2 block against torch."""
 import numpy as np
 import pytest
 import torch
@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import nnlib
 from nnlib.attention import KVCache, causal_mask, embedding, layer_norm, scaled_dot_product_attention
-from nnlib.layers.sequence import Embedding, LayerNorm, MultiHeadAttention, TransformerBlock
+from nnlib.layers.sequence import Embedding, LayerNorm, SelfAttention, TransformerBlock, gpt2_normal
 from tests.parity import check_parity, make_inputs
 
 FAST = settings(max_examples=15, deadline=None)
@@ -29,7 +29,9 @@ def test_embedding_layer_shapes_and_errors():
     nnlib.manual_seed(0)
     emb = Embedding(10, 4)
     assert emb.embeddings.shape == (10, 4) and emb.embeddings.dtype == np.float32
-    assert abs(float(emb.embeddings.data.std()) - 0.02) < 0.01
+    assert np.abs(emb.embeddings.data).max() <= 0.05  # Keras' default "uniform": U(-0.05, 0.05)
+    gpt = Embedding(200, 50, embeddings_initializer=gpt2_normal())  # GPT-2's N(0, 0.02^2), passed explicitly
+    assert abs(float(gpt.embeddings.data.std()) - 0.02) < 0.002
     assert emb([1, 2, 3]).shape == (3, 4)
     assert emb(np.zeros((2, 5), dtype=np.int32)).shape == (2, 5, 4)
     with pytest.raises(ValueError, match="out of range.*10 rows"):
@@ -136,7 +138,7 @@ def test_causal_mask_offsets():
     assert not m.flags.writeable
 
 
-# ----------------------------------------------------------------------------- MultiHeadAttention
+# ----------------------------------------------------------------------------- SelfAttention
 def _set_mha(mha, weights):
     wq, bq, wk, bk, wv, bv, wo, bo = weights
     for proj, w, b in ((mha.q_proj, wq, bq), (mha.k_proj, wk, bk), (mha.v_proj, wv, bv), (mha.out_proj, wo, bo)):
@@ -154,9 +156,9 @@ def _torch_mha(x, ctx, weights, heads, mask):
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_multi_head_attention_matches_torch(causal):
+def test_self_attention_matches_torch(causal):
     d, heads, t = 8, 2, 5
-    mha = MultiHeadAttention(d, heads, causal=causal)
+    mha = SelfAttention(d, heads, causal=causal)
     shapes = [(3, t, d)] + [(d, d), (d,)] * 4
     mask = torch.from_numpy(causal_mask(t, t, np.float64).copy()) if causal else None
 
@@ -169,11 +171,11 @@ def test_multi_head_attention_matches_torch(causal):
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("mask_shape", ["tt", "bhtt"])
-def test_multi_head_attention_float_mask_gets_its_gradient_as_in_torch(fused, causal, mask_shape, monkeypatch):
+def test_self_attention_float_mask_gets_its_gradient_as_in_torch(fused, causal, mask_shape, monkeypatch):
     """A float mask that requires grad (a learned bias) gets torch's gradient, summed over broadcast axes."""
-    monkeypatch.setattr(MultiHeadAttention, "fuse_projections", fused)
+    monkeypatch.setattr(SelfAttention, "fuse_projections", fused)
     b, d, heads, t = 2, 8, 2, 5
-    mha = MultiHeadAttention(d, heads, causal=causal, dtype="float64")
+    mha = SelfAttention(d, heads, causal=causal, dtype="float64")
     shape = (t, t) if mask_shape == "tt" else (b, heads, t, t)
     causal_t = torch.from_numpy(causal_mask(t, t, np.float64).copy()) if causal else 0.0
 
@@ -190,7 +192,7 @@ def test_multi_head_attention_float_mask_gets_its_gradient_as_in_torch(fused, ca
 
 def test_multi_head_cross_attention_matches_torch():
     d, heads = 6, 3
-    mha = MultiHeadAttention(d, heads)
+    mha = SelfAttention(d, heads)
 
     def ours(x, ctx, *w):
         _set_mha(mha, w)
@@ -199,22 +201,22 @@ def test_multi_head_cross_attention_matches_torch():
                  shapes=[(2, 3, d), (2, 4, d)] + [(d, d), (d,)] * 4, low=-1, high=1)
 
 
-def test_multi_head_attention_weights_and_errors():
+def test_self_attention_weights_and_errors():
     nnlib.manual_seed(0)
-    mha = MultiHeadAttention(8, 4, causal=True)
+    mha = SelfAttention(8, 4, causal=True)
     x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
     out, w = mha(x, need_weights=True)
     assert out.shape == (2, 5, 8) and w.shape == (2, 4, 5, 5)
     assert np.all(np.triu(w, 1) == 0)
     with pytest.raises(ValueError, match="multiple of num_heads"):
-        MultiHeadAttention(10, 4)
+        SelfAttention(10, 4)
     with pytest.raises(ValueError, match=r"\(batch, T, 8\)"):
         mha(np.zeros((2, 5, 6), dtype=np.float32))
     with pytest.raises(RuntimeError, match="no_grad"):
         mha(x, cache=KVCache(1, 2, 4, 8, 2).layers[0])
-    with pytest.raises(TypeError, match=r"MultiHeadAttention\): mask must be boolean"):
+    with pytest.raises(TypeError, match=r"SelfAttention\): mask must be boolean"):
         mha(x, mask=np.ones((5, 5), dtype=int))
-    with pytest.raises(ValueError, match=r"MultiHeadAttention\): mask of shape \(4, 4\) does not broadcast"):
+    with pytest.raises(ValueError, match=r"SelfAttention\): mask of shape \(4, 4\) does not broadcast"):
         mha(x, mask=np.ones((4, 4), dtype=bool))
 
 
@@ -223,7 +225,7 @@ def test_multi_head_attention_weights_and_errors():
 def test_fused_projections_equal_the_layer_by_layer_path(causal, use_mask, use_bias, frozen_k, monkeypatch):
     """The one-matmul q/k/v path gives the values and gradients of the three Dense layers."""
     nnlib.manual_seed(2)
-    mha = MultiHeadAttention(8, 2, causal=causal, use_bias=use_bias, dtype="float64")
+    mha = SelfAttention(8, 2, causal=causal, use_bias=use_bias, dtype="float64")
     if frozen_k:
         mha.k_proj.kernel.requires_grad = False
     rng = np.random.default_rng(4)
@@ -234,7 +236,7 @@ def test_fused_projections_equal_the_layer_by_layer_path(causal, use_mask, use_b
     g = rng.standard_normal((2, 5, 8))
     results = []
     for fused in (True, False):
-        monkeypatch.setattr(MultiHeadAttention, "fuse_projections", fused)
+        monkeypatch.setattr(SelfAttention, "fuse_projections", fused)
         assert mha._plain_projections() is fused
         params = [p for p in mha.parameters() if p.requires_grad]
         for p in params:
@@ -248,9 +250,9 @@ def test_fused_projections_equal_the_layer_by_layer_path(causal, use_mask, use_b
     assert mha.k_proj.kernel.grad is None if frozen_k else True
 
 
-def test_multi_head_attention_cache_equals_full_pass():
+def test_self_attention_cache_equals_full_pass():
     nnlib.manual_seed(1)
-    mha = MultiHeadAttention(8, 2, causal=True)
+    mha = SelfAttention(8, 2, causal=True)
     x = np.random.default_rng(0).standard_normal((2, 7, 8)).astype(np.float32)
     full = mha(x).data
     cache = KVCache(1, 2, 2, 16, 4).layers[0]

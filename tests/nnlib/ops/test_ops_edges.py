@@ -80,6 +80,20 @@ def test_transpose_with_negative_axes_gives_the_right_gradient_shape():
     check_parity(lambda a: a.transpose(0, -1, -2), lambda a: a.permute(0, -1, -2), shapes=[(2, 3, 4)])
 
 
+def test_transpose_takes_two_dims_to_swap_or_all_dims_and_says_which():
+    """torch's transpose(dim0, dim1); a full permutation (3+ dims) is NumPy's transpose(axes) = torch's permute."""
+    x = Tensor(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"two dims to swap \(torch\) or a permutation of all 3 dims"):
+        x.transpose(0, 1, 2, 0)
+    with pytest.raises(IndexError, match=r"transpose: dim 3 is out of range .*\[-3, 2\]"):
+        x.transpose(0, 3)
+    with pytest.raises(IndexError, match="swapaxes: dim -4 is out of range"):
+        x.swapaxes(-4, 0)
+    with pytest.raises(ValueError, match=r"permute: dims \(0, 1\) are not a permutation of the 3 dims"):
+        x.permute(0, 1)
+    assert Tensor(np.zeros((3, 4))).transpose((0, 1)).shape == (4, 3)  # two dims, as a tuple too
+
+
 # --------------------------------------------------------------- indexing
 @pytest.mark.parametrize("index", [
     ((0, 0), slice(None)), ([0, 0, 2],), ((1, 1), [0, 1]), (slice(None), [2, 2]),

@@ -98,6 +98,14 @@ OPS = [
     ("roll-flat", lambda a: a.roll(-5), lambda a: a.roll(-5), [(3, 4)], {}),
     ("permute", lambda a: a.permute(2, 0, 1), None, [(2, 3, 4)], {}),
     ("transpose-neg", lambda a: a.transpose(-1, 0, 1), lambda a: a.permute(-1, 0, 1), [(2, 3, 4)], {}),
+    # torch's transpose(dim0, dim1): two dims are swapped, on a matrix too (NumPy's (0, 1) would be the identity)
+    ("transpose-2d", lambda a: a.transpose(0, 1), None, [(3, 4)], {}),
+    ("transpose-2d-neg", lambda a: a.transpose(-1, 0), None, [(3, 4)], {}),
+    ("transpose-3d-swap", lambda a: a.transpose(0, 1), None, [(2, 3, 4)], {}),
+    ("transpose-4d-swap-neg", lambda a: a.transpose(-2, -1), None, [(2, 3, 4, 5)], {}),
+    ("transpose-fn", lambda a: nnlib.transpose(a, 1, 2), lambda a: torch.transpose(a, 1, 2), [(2, 3, 4)], {}),
+    ("transpose-T", lambda a: a.T, lambda a: a.permute(1, 0), [(3, 4)], {}),
+    ("permute-2d-identity", lambda a: a.permute(0, 1), None, [(3, 4)], {}),
     # indexing
     ("gather", lambda a: a.gather(1, IDX[:, :2]), lambda a: a.gather(1, T(IDX[:, :2])), [(3, 4)], {}),
     ("gather-0", lambda a: nnlib.gather(a, 0, IDX[:2] % 3), lambda a: torch.gather(a, 0, T(IDX[:2] % 3)),
