@@ -107,8 +107,9 @@ class Optimizer:
     Subclasses implement ``_update(group, param, grad, state, scratch)`` for one parameter.
     """
 
-    #: state entries that are plain numbers (everything else is an array shaped like the param)
-    _scalar_state: tuple[str, ...] = ("step",)
+    #: Chapter 04: the state entries that are plain numbers (everything else is an array shaped like
+    #: the param); a model file's optimizer state is checked against it
+    scalar_state: tuple[str, ...] = ("step",)
     #: how many scratch buffers each parameter needs
     _n_scratch: int = 2
 
@@ -117,7 +118,7 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self.state = ParamState()
         self._scratch = ParamState()
-        self._validate(self.defaults, where="defaults")
+        self.validate_group(self.defaults, where="defaults")
         if params is None:
             return
         if _is_param_like(params) or isinstance(params, np.ndarray):
@@ -174,11 +175,12 @@ class Optimizer:
         group = dict(self.defaults)
         group.update(param_group)
         group["params"] = params
-        self._validate(group, where=f"param group {len(self.param_groups)}")
+        self.validate_group(group, where=f"param group {len(self.param_groups)}")
         self.param_groups.append(group)
 
-    def _validate(self, group: dict, where: str) -> None:
-        """Check hyperparameters; subclasses extend this."""
+    def validate_group(self, group: dict, where: str) -> None:
+        """Chapter 04: check a param group's hyperparameters (a ValueError naming ``where``); subclasses
+        extend it. ``load_model`` runs it on the groups a model file restores."""
         name = type(self).__name__
         _check_lr(group.get("lr", 0.0), f"{name} ({where})")
         for key in ("weight_decay", "eps", "momentum"):
@@ -337,7 +339,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: state for unknown parameter index {key}")
             st = {}
             for k, v in saved_state.items():
-                if k in self._scalar_state:
+                if k in self.scalar_state:
                     st[k] = int(np.asarray(v).item()) if k == "step" else np.asarray(v).item()
                 else:
                     arr = np.array(v, dtype=p.data.dtype)
@@ -393,8 +395,8 @@ class SGD(Optimizer):
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _validate(self, group: dict, where: str) -> None:
-        super()._validate(group, where)
+    def validate_group(self, group: dict, where: str) -> None:
+        super().validate_group(group, where)
         if group.get("nesterov") and (group.get("momentum", 0.0) <= 0.0 or group.get("dampening", 0.0) != 0.0):
             raise ValueError(
                 f"SGD ({where}): Nesterov momentum needs momentum > 0 and dampening = 0 "
@@ -451,8 +453,8 @@ class RMSprop(Optimizer):
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults)
 
-    def _validate(self, group: dict, where: str) -> None:
-        super()._validate(group, where)
+    def validate_group(self, group: dict, where: str) -> None:
+        super().validate_group(group, where)
         alpha = group.get("alpha", 0.99)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"RMSprop ({where}): invalid alpha={alpha!r}; it must be in [0, 1]")
@@ -518,8 +520,8 @@ class Adam(Optimizer):
                         maximize=maximize)
         super().__init__(params, defaults)
 
-    def _validate(self, group: dict, where: str) -> None:
-        super()._validate(group, where)
+    def validate_group(self, group: dict, where: str) -> None:
+        super().validate_group(group, where)
         betas = group.get("betas", (0.9, 0.999))
         name = type(self).__name__
         if len(betas) != 2:

@@ -265,7 +265,7 @@ def _optimizer_groups(optimizer, groups, path) -> list:
                                  "only)")
         if type(group.get("params")) is not list:
             raise ValueError(f"param group {gi} has no 'params' list")
-        optimizer._validate({**optimizer.defaults, **hyper}, where=f"saved param group {gi}")
+        optimizer.validate_group({**optimizer.defaults, **hyper}, where=f"saved param group {gi}")
         clean.append(group)
     return clean
 
@@ -308,7 +308,7 @@ def _restore_compile(model, compile_config, archive, path) -> None:
             if not idx.isdigit() or len(idx) > 9 or not isinstance(entries, dict):
                 raise ValueError(f"malformed optimizer state for parameter {idx[:20]!r}")
             for key, value in entries.items():
-                if key not in optimizer._scalar_state:
+                if key not in optimizer.scalar_state:
                     raise ValueError(f"unknown optimizer state {key!r} for parameter {idx}")
                 if key == "step" and not (type(value) is int and 0 <= value < 2 ** 62):
                     raise ValueError(f"parameter {idx}: step must be an integer >= 0, got {str(value)[:40]}")
