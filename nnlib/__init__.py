@@ -40,6 +40,13 @@ another's (there is no ``Conv2d``: the convolution layer is Keras' ``Conv2D``):
   ``StandardScaler``, ``MinMaxScaler`` and everything in ``metrics`` (``accuracy_score``,
   ``f1_score``, ``roc_auc_score``...), because the course checks their numbers against
   scikit-learn's.
+
+Where the language-model layers meet both libraries: ``Embedding(input_dim, output_dim)``
+has Keras' arguments and Keras' uniform default initializer (the GPT passes GPT-2's
+``gpt2_normal`` itself), ``LayerNorm`` is torch's, and the attention layer is
+``SelfAttention(d_model, num_heads)``, a name neither library gives other arguments
+(Keras' ``MultiHeadAttention`` takes ``(num_heads, key_dim)``, torch's
+``MultiheadAttention`` a query, key and value).
 """
 from .engine import Parameter, Tensor, as_tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from . import ops
