@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from pathlib import Path
+import re
 
-REPO = Path(__file__).resolve().parents[2]
-SOLUTIONS = REPO / "solutions"
+from tests import REPO_ROOT
+
+SOLUTIONS = REPO_ROOT / "solutions"
 
 PASSED, NOT_ATTEMPTED, FAILED = "✅", "⏳", "❌"
 
@@ -59,6 +60,20 @@ def notebook_cells(chapter: str) -> list[dict]:
     """The cells of ``solutions/<chapter>*.ipynb`` (``chapter`` is e.g. ``"10"``)."""
     [path] = sorted(SOLUTIONS.glob(f"{chapter}_*.ipynb"))
     return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def assert_exercise_names_only_in_checks(chapter: str, names) -> None:
+    """After the cell that defines each exercise name, code uses it only on a line that calls a
+    ``ch<chapter>.check_*``: a wrong or unsolved answer can then never make a later cell raise
+    (the learner copy runs top to bottom). Comments may name it."""
+    cells = ["".join(c["source"]) for c in notebook_cells(chapter) if c["cell_type"] == "code"]
+    for name in names:
+        pattern = re.compile(rf"(?<![\w.]){name}\b")
+        defined = next(i for i, src in enumerate(cells) if re.search(rf"^(def {name}\(|{name} =)", src, re.M))
+        for src in cells[defined + 1:]:
+            for line in (raw.split("#")[0] for raw in src.splitlines()):
+                if pattern.search(line):
+                    assert f"ch{chapter}.check_" in line, f"{name} is used outside a check: {line!r}"
 
 
 def solution_source(chapter: str, defines: str) -> str:
