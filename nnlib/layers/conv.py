@@ -174,20 +174,27 @@ class _Conv(_Spatial):
         self._build_if_shape_known()
 
     def build(self, input_shape) -> None:
-        """Chapter 16: create kernel (*kernel_size, in_channels/groups, filters) and bias (filters,)."""
-        channels = self._known_channels(input_shape)
-        if channels % self.groups:
-            raise ValueError(f"{self._who}: the input's {channels} channels must be divisible by groups "
-                             f"({self.groups}); input shape {_shape_text(tuple(input_shape))}")
-        shape = self.kernel_size + (channels // self.groups, self.filters)
+        """Chapter 16: create the kernel (see :meth:`_kernel_shape`) and bias (filters,)."""
+        shape = self._kernel_shape(self._known_channels(input_shape), input_shape)
         self.kernel = Parameter(initializers.get(self.kernel_initializer)(shape, self.dtype))
         if self.use_bias:
             self.bias = Parameter(initializers.get(self.bias_initializer)((self.filters,), self.dtype))
         self.built = True
 
+    def _kernel_shape(self, channels: int, input_shape) -> tuple:
+        """(*kernel_size, in_channels/groups, filters) for an input with ``channels`` channels."""
+        if channels % self.groups:
+            raise ValueError(f"{self._who}: the input's {channels} channels must be divisible by groups "
+                             f"({self.groups}); input shape {_shape_text(tuple(input_shape))}")
+        return self.kernel_size + (channels // self.groups, self.filters)
+
+    def _built_channels(self) -> int:
+        """How many input channels the built kernel takes."""
+        return self.kernel.shape[-2] * self.groups
+
     def _check_input(self, x) -> None:
         self._check_rank(x.shape)
-        expected = self.kernel.shape[-2] * self.groups
+        expected = self._built_channels()
         if self._channels(x.shape) != expected:
             where = "last axis" if self.data_format == "channels_last" else "axis 1"
             raise ValueError(f"{self._who} was built for {expected} input channels on the {where} "
@@ -409,22 +416,12 @@ class Conv2DTranspose(_Conv):
                                  f"smaller than the stride (or dilation), got {output_padding!r}")
             self.output_padding = out
 
-    def build(self, input_shape) -> None:
-        """Chapter 16: create kernel (kh, kw, filters, in_channels) and bias (filters,)."""
-        channels = self._known_channels(input_shape)
-        shape = self.kernel_size + (self.filters, channels)
-        self.kernel = Parameter(initializers.get(self.kernel_initializer)(shape, self.dtype))
-        if self.use_bias:
-            self.bias = Parameter(initializers.get(self.bias_initializer)((self.filters,), self.dtype))
-        self.built = True
+    def _kernel_shape(self, channels: int, input_shape) -> tuple:
+        """(kh, kw, filters, in_channels): torch's and Keras' transposed-convolution layout."""
+        return self.kernel_size + (self.filters, channels)
 
-    def _check_input(self, x) -> None:
-        self._check_rank(x.shape)
-        expected = self.kernel.shape[-1]
-        if self._channels(x.shape) != expected:
-            where = "last axis" if self.data_format == "channels_last" else "axis 1"
-            raise ValueError(f"{self._who} was built for {expected} input channels on the {where} "
-                             f"{self._layout_text()}, but got input of shape {_shape_text(tuple(x.shape))}")
+    def _built_channels(self) -> int:
+        return self.kernel.shape[-1]
 
     def _geometry(self, sizes):
         """((before, after) crops, output_padding) per spatial axis, for input sizes ``sizes``."""
