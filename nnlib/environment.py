@@ -14,7 +14,8 @@ from importlib import metadata
 
 from .checks import Verdict
 
-__all__ = ["REQUIREMENTS", "PYTHON_REQUIREMENT", "environment_report", "parse_version", "version_satisfies"]
+__all__ = ["REQUIREMENTS", "PYTHON_REQUIREMENT", "environment_report", "parse_version", "version_satisfies",
+           "blas_kernels"]
 
 #: What the course needs (the same as requirements.txt): distribution -> version spec.
 REQUIREMENTS = {
@@ -103,3 +104,15 @@ def environment_report(requirements=None) -> Verdict:
         print(f"[{'OK' if ok else 'FAIL'}] {package} {version} (needs {spec})")
     sys.stdout.flush()
     return Verdict(all_ok)
+
+
+def blas_kernels() -> str:
+    """Chapter 00: the BLAS libraries loaded in this process, as "openblas 0.3.27 Haswell, ..."
+    (threadpoolctl's view; "unknown" without it). A trained result depends on the kernel, so
+    the scripts that ship results record it beside them."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # threadpoolctl is optional (scikit-learn brings it)
+        return "unknown"
+    return ", ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+                     for i in threadpool_info() if i.get("user_api") == "blas")

@@ -29,6 +29,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nnlib.environment import blas_kernels  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 NOTEBOOK = os.path.join(ROOT, "solutions", "16_applications.ipynb")
@@ -52,15 +54,6 @@ def notebook_namespace() -> dict:
     return scope
 
 
-def blas_kernel() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-        return ", ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
-                         for i in threadpool_info() if i.get("user_api") == "blas")
-    except Exception:  # threadpoolctl is optional
-        return "unknown"
-
-
 def main() -> int:
     ns = notebook_namespace()
     nnlib = ns["nnlib"]
@@ -81,7 +74,7 @@ def main() -> int:
         recommender.append(record)
     result = {"metadata": {"script": "scripts/applications_runs.py", "notebook": "solutions/16_applications.ipynb",
                            "numpy": np.__version__, "python": platform.python_version(),
-                           "machine": platform.machine(), "blas": blas_kernel(),
+                           "machine": platform.machine(), "blas": blas_kernels(),
                            "threads": os.environ.get("OPENBLAS_NUM_THREADS"),
                            "test_snippets": int(len(ns["labels_test"]))},
               "text": text, "recommender": recommender}

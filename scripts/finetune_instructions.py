@@ -39,6 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import nnlib  # noqa: E402
 from nnlib import functional as F  # noqa: E402
 from nnlib.datasets import data_path  # noqa: E402
+from nnlib.environment import blas_kernels  # noqa: E402
 from nnlib.corpus import load_corpus, sample_batch  # noqa: E402
 from nnlib.gpt import GPT  # noqa: E402
 from nnlib.lora import apply_lora, lora_parameters  # noqa: E402
@@ -173,15 +174,6 @@ def run(method, seed):
             "ms_per_step": round(1000 * seconds / STEPS, 1), "peak_mib": round(peak, 1)}
 
 
-def blas_kernel() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-        return ", ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
-                         for i in threadpool_info() if i.get("user_api") == "blas")
-    except Exception:  # threadpoolctl is optional
-        return "unknown"
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -194,7 +186,7 @@ def main(argv=None) -> int:
             "what": "instruction tuning of data/checkpoints/gpt_char.nnlib, chapter 13",
             "steps": STEPS, "batch_size": 16, "test_questions": len(test_set),
             "numpy": np.__version__, "python": platform.python_version(), "machine": platform.machine(),
-            "blas": blas_kernel(), "threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "blas": blas_kernels(), "threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             "note": "seconds per step were measured on a shared 2-core machine: only a rough guide",
         },
         "pretrained": {"scores": before, "loss_on_docs": round(float(base.evaluate_loss(valid_ids, max_windows=64)), 4)},

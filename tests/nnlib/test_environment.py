@@ -61,3 +61,10 @@ def test_requirements_match_requirements_txt():
 
 def test_binder_installs_the_same_packages():
     assert read_requirements(ROOT / "binder" / "requirements.txt") == environment.REQUIREMENTS
+
+
+def test_blas_kernels_names_numpys_blas():
+    from nnlib.environment import blas_kernels
+
+    text = blas_kernels()
+    assert text == "unknown" or "blas" in text.lower()
