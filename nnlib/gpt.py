@@ -62,7 +62,7 @@ class GPTConfig:
     tie_weights: bool = True
 
     def __post_init__(self):
-        for name in ("vocab_size", "context_length", "d_model", "n_heads", "n_layers"):
+        for name in _INT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value <= 0:
                 raise ValueError(f"GPTConfig: {name} must be a positive integer, got {value!r}")
