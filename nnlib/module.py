@@ -104,7 +104,7 @@ class Module:
     def _buffer_owner(self, name, who: str):
         """(module, own name) of the buffer at dotted ``name``, or a KeyError that lists the buffers."""
         prefix, _, key = name.rpartition(".") if isinstance(name, str) else ("", "", None)
-        module = dict(self.named_modules()).get(prefix)
+        module = self if not prefix else dict(self.named_modules()).get(prefix)  # own buffers: no tree walk
         if module is None or key not in module.__dict__.get("_buffers", {}):
             known = [n for n, _ in self.named_buffers()]
             raise KeyError(f"{who}: {type(self).__name__} has no buffer {name!r}; its buffers: {known}")
