@@ -118,7 +118,6 @@ def to_torch(model, device=None):
     same mode (train/eval) as the model, in float32 (or the model's float64), on
     ``device`` if given. Frozen layers' parameters get ``requires_grad = False``.
     """
-    torch = _torch()
     from .gpt import GPT
     from .layers.core import Activation, Dense, Dropout, Flatten
     from .layers.normalization import BatchNormalization
