@@ -117,6 +117,7 @@ class Model(Module):
     history = None
     trainable = True
     _compiled = False
+    _metric_specs: tuple = ()  # the metrics compile() received
     _attached_optimizer = None  # the optimizer this model's compile attached its parameters to
 
     # ------------------------------------------------------------ hooks for subclasses
@@ -276,7 +277,7 @@ class Model(Module):
     @property
     def compiled_metrics(self) -> list:
         """Chapter 07: the metrics as ``compile`` received them (names or functions), in order."""
-        return list(getattr(self, "_metric_specs", []))
+        return list(self._metric_specs)
 
     def uncompile(self) -> None:
         """Chapter 14: forget ``compile``'s optimizer: an inference copy that must be compiled again to train."""
@@ -288,7 +289,7 @@ class Model(Module):
     def metrics_names(self) -> list:
         """Chapter 07: ['loss', *metric names], the order ``evaluate`` returns them in."""
         names = ["loss"]
-        for m in getattr(self, "_metric_specs", []):
+        for m in self._metric_specs:
             names.append(m if isinstance(m, str) else getattr(m, "__name__", "metric"))
         return names
 
